@@ -1,0 +1,578 @@
+/*
+ * signal.c - connections, emit and disconnect (DESIGN.md D1-D9).
+ *
+ * A signal holds a pointer to an immutable snapshot: an array of its
+ * connections, replaced (copy-on-write) under the sender's object lock on
+ * every connect and disconnect. An emission takes a reference to the
+ * snapshot that is current when it starts and calls exactly those
+ * connections (so connections made meanwhile are not called by it, D9),
+ * skipping any that died since (D6). A signal with no connection holds
+ * NULL: an unconnected emit is one load and a branch.
+ *
+ * A connection is reference counted (by the snapshots holding it, its
+ * queued events, and its "linked" state) and has two independent lives:
+ *   alive   - cleared by relay_disconnect: queued events for it drop (D6);
+ *   rweak   - the receiver's weak block, cleared when the receiver is
+ *             destroyed: queued events for it drop (D7).
+ * A sender's destruction or a single-shot's first emit only unlinks the
+ * connection (no new emits reach it) and keeps both lives, so events
+ * already queued still arrive (D7).
+ */
+#include "internal.h"
+
+#include <string.h>
+
+/* ---- snapshots ---- */
+
+struct snap {
+	atomic_int refs;
+	size_t n;
+	struct relay__conn *c[];
+};
+
+static struct snap *snap_of(const relay_signal *sig)
+{
+	return atomic_load_explicit(&((relay_signal *)sig)->relay__conns, memory_order_acquire);
+}
+
+static void snap_release(struct snap *s)
+{
+	if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		relay__conn_unref(s->c[i]);
+	relay__free(s);
+}
+
+/* A new snapshot of sig's linked connections plus `add` (may be NULL).
+ * Sender's object lock held. Returns NULL on ENOMEM; sets *empty when the
+ * result would have no connection (then nothing is allocated). */
+static struct snap *snap_rebuild_locked(relay_signal *sig, struct relay__conn *add, bool *empty)
+{
+	struct snap *old = snap_of(sig);
+	size_t n = add ? 1 : 0;
+	for (size_t i = 0; old && i < old->n; i++)
+		n += old->c[i]->linked;
+	*empty = n == 0;
+	if (n == 0)
+		return NULL;
+	struct snap *s = relay__alloc(sizeof *s + n * sizeof s->c[0]);
+	if (!s)
+		return NULL;
+	atomic_init(&s->refs, 1);   /* the signal's */
+	s->n = 0;
+	for (size_t i = 0; old && i < old->n; i++) {
+		if (old->c[i]->linked) {
+			relay__conn_ref(old->c[i]);
+			s->c[s->n++] = old->c[i];
+		}
+	}
+	if (add) {
+		relay__conn_ref(add);
+		s->c[s->n++] = add;
+	}
+	return s;
+}
+
+/* Publishes s (NULL: unconnected) and returns the old one to release
+ * after unlocking. Sender's object lock held. */
+static struct snap *snap_publish_locked(relay_signal *sig, struct snap *s)
+{
+	/* release: an emitter that loads s sees its contents. */
+	return atomic_exchange_explicit(&sig->relay__conns, s, memory_order_acq_rel);
+}
+
+/* ---- the registry: connection ids to connections ---- */
+
+#define NBUCKETS 1024
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct relay__conn *buckets[NBUCKETS];     /* guarded by reg_lock */
+static atomic_uint_fast64_t next_id = 1;
+
+static void reg_insert(struct relay__conn *c)
+{
+	pthread_mutex_lock(&reg_lock);
+	struct relay__conn **b = &buckets[c->id % NBUCKETS];
+	c->reg_next = *b;
+	*b = c;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static void reg_remove(struct relay__conn *c)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (struct relay__conn **pp = &buckets[c->id % NBUCKETS]; *pp; pp = &(*pp)->reg_next) {
+		if (*pp == c) {
+			*pp = c->reg_next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+/* Returns the connection with a reference taken, or NULL. */
+static struct relay__conn *reg_find(relay_connection id)
+{
+	struct relay__conn *found = NULL;
+	pthread_mutex_lock(&reg_lock);
+	for (struct relay__conn *c = buckets[id % NBUCKETS]; c; c = c->reg_next) {
+		if (c->id == id) {
+			relay__conn_ref(c);
+			found = c;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return found;
+}
+
+/* ---- connections ---- */
+
+void relay__conn_ref(struct relay__conn *c)
+{
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+void relay__conn_unref(struct relay__conn *c)
+{
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	relay__weak_release(c->rweak);
+	relay__free(c);
+}
+
+static _Thread_local relay_object *current_sender;
+
+relay_object *relay__set_sender(relay_object *sender)
+{
+	relay_object *prev = current_sender;
+	current_sender = sender;
+	return prev;
+}
+
+relay_object *relay_sender(void)
+{
+	return current_sender;
+}
+
+void relay__conn_call(struct relay__conn *c, relay_object *sender, const void *arg)
+{
+	void *first = c->is_func ? c->data : (void *)c->receiver;
+	relay_object *prev = relay__set_sender(sender);
+	/* Slots are stored as relay_slot_fn and called through the type they
+	 * were checked against at connect (as G_CALLBACK does): the receiver
+	 * and payload are passed as pointers. */
+	if (c->arity == 1)
+		((void (*)(void *))c->fn)(first);
+	else
+		((void (*)(void *, const void *))c->fn)(first, arg);
+	relay__set_sender(prev);
+}
+
+static void list_unlink(struct relay__conn **head, struct relay__conn *c, bool in)
+{
+	struct relay__conn *prev = in ? c->in_prev : c->out_prev;
+	struct relay__conn *next = in ? c->in_next : c->out_next;
+	if (prev)
+		*(in ? &prev->in_next : &prev->out_next) = next;
+	else if (*head == c)
+		*head = next;
+	if (next)
+		*(in ? &next->in_prev : &next->out_prev) = prev;
+}
+
+static void list_push(struct relay__conn **head, struct relay__conn *c, bool in)
+{
+	if (in) {
+		c->in_prev = NULL;
+		c->in_next = *head;
+		if (*head)
+			(*head)->in_prev = c;
+	} else {
+		c->out_prev = NULL;
+		c->out_next = *head;
+		if (*head)
+			(*head)->out_prev = c;
+	}
+	*head = c;
+}
+
+static pthread_mutex_t *recv_lock(const struct relay__conn *c)
+{
+	return relay__objlock(c->receiver ? (void *)c->receiver : (void *)c->sender);
+}
+
+/* Unlinks c from its signal and both objects; with `kill` also ends its
+ * life (its queued events drop). Returns -ENOENT if it was not linked. */
+static int conn_unlink(struct relay__conn *c, bool kill)
+{
+	pthread_mutex_t *sl = relay__objlock(c->sender), *rl = recv_lock(c);
+	relay__lock2(sl, rl);
+	if (kill)
+		atomic_store(&c->alive, false);
+	if (!c->linked) {
+		relay__unlock2(sl, rl);
+		return -ENOENT;
+	}
+	c->linked = false;
+	bool empty;
+	struct snap *s = snap_rebuild_locked(c->signal, NULL, &empty);
+	struct snap *old = NULL;
+	/* Without memory for a new snapshot, c stays in the old one, unlinked
+	 * (and dead if killed): emitters skip it, the next rebuild drops it. */
+	if (s || empty)
+		old = snap_publish_locked(c->signal, s);
+	if (c->sender->relay__ext)
+		list_unlink(&c->sender->relay__ext->outgoing, c, false);
+	if (c->receiver && c->receiver->relay__ext)
+		list_unlink(&c->receiver->relay__ext->incoming, c, true);
+	relay__unlock2(sl, rl);
+	reg_remove(c);
+	snap_release(old);
+	relay__conn_unref(c);   /* the linked state's reference */
+	return 0;
+}
+
+static bool is_duplicate_locked(const relay_signal *sig, const struct relay__conn *c)
+{
+	struct snap *s = snap_of(sig);
+	for (size_t i = 0; s && i < s->n; i++) {
+		const struct relay__conn *o = s->c[i];
+		if (o->linked && o->receiver == c->receiver && o->fn == c->fn && o->data == c->data)
+			return true;
+	}
+	return false;
+}
+
+static int check_connect_args(relay_signal *sig, relay_object *sender, relay_object *receiver,
+			      relay_slot_fn fn, int arity, relay_connection_type type,
+			      unsigned flags)
+{
+	if (!sig || !sender || !fn || arity == 0 || arity > 2 || arity < -2)
+		return -EINVAL;
+	if (!sender->relay__class || (receiver && !receiver->relay__class))
+		return -EINVAL;
+	if (arity > 0 && !receiver)
+		return -EINVAL;
+	if (!receiver && type != RELAY_AUTO && type != RELAY_DIRECT)
+		return -EINVAL;   /* no context: no thread to queue to */
+	if ((unsigned)type > RELAY_BLOCKING || (flags & ~(RELAY_UNIQUE | RELAY_SINGLE_SHOT)))
+		return -EINVAL;
+	return 0;
+}
+
+static bool dying(const relay_object *o)
+{
+	return o && (atomic_load(&((relay_object *)o)->relay__flags) & RELAY__OBJ_DESTROYING);
+}
+
+/* Links c (fully set up) under both object locks. */
+static int conn_link_locked(struct relay__conn *c, struct snap **old)
+{
+	relay_object *sender = c->sender, *receiver = c->receiver;
+	if (dying(sender) || dying(receiver))
+		return RELAY_EDESTROYED;
+	if ((c->flags & RELAY_UNIQUE) && is_duplicate_locked(c->signal, c))
+		return -EEXIST;
+	struct relay__objext *sx = relay__ext_locked(sender);
+	struct relay__objext *rx = receiver ? relay__ext_locked(receiver) : NULL;
+	if (!sx || (receiver && !rx))
+		return -ENOMEM;
+	c->ops = c->signal->relay__ops;
+	c->linked = true;
+	bool empty;
+	struct snap *s = snap_rebuild_locked(c->signal, c, &empty);
+	if (!s) {
+		c->linked = false;
+		return -ENOMEM;
+	}
+	*old = snap_publish_locked(c->signal, s);
+	list_push(&sx->outgoing, c, false);
+	if (rx)
+		list_push(&rx->incoming, c, true);
+	if (receiver)
+		atomic_store(&c->rthread, relay__obj_thread(receiver));
+	return 0;
+}
+
+int relay__connect(relay_signal *sig, relay_object *sender, size_t argsize,
+		   relay_object *receiver, relay_slot_fn fn, void *data, int arity,
+		   relay_connection_type type, unsigned flags, relay_connection *out)
+{
+	if (out)
+		*out = 0;
+	int rc = check_connect_args(sig, sender, receiver, fn, arity, type, flags);
+	if (rc < 0)
+		return rc;
+	struct relay__conn *c = relay__calloc(sizeof *c);
+	if (!c)
+		return -ENOMEM;
+	atomic_init(&c->refs, 1);   /* the linked state's */
+	atomic_init(&c->alive, true);
+	c->signal = sig;
+	c->sender = sender;
+	c->receiver = receiver;
+	c->fn = fn;
+	c->data = data;
+	c->is_func = arity < 0;
+	c->arity = arity < 0 ? -arity : arity;
+	c->type = type;
+	c->flags = flags;
+	c->argsize = argsize;
+	if (receiver && !(c->rweak = relay__weak_acquire(receiver))) {
+		relay__free(c);
+		return dying(receiver) ? RELAY_EDESTROYED : -ENOMEM;
+	}
+	c->id = atomic_fetch_add(&next_id, 1);
+
+	pthread_mutex_t *sl = relay__objlock(sender), *rl = recv_lock(c);
+	struct snap *old = NULL;
+	relay__lock2(sl, rl);
+	rc = conn_link_locked(c, &old);
+	if (rc == 0)
+		reg_insert(c);   /* registry lock nests inside object locks */
+	relay__unlock2(sl, rl);
+	if (rc < 0) {
+		relay__conn_unref(c);
+		return rc;
+	}
+	snap_release(old);
+	if (out)
+		*out = c->id;
+	return 0;
+}
+
+int relay_disconnect(relay_connection id)
+{
+	if (id == 0)
+		return -ENOENT;
+	struct relay__conn *c = reg_find(id);
+	if (!c)
+		return -ENOENT;
+	int rc = conn_unlink(c, true);
+	relay__conn_unref(c);
+	return rc;
+}
+
+/* Pops one connection from obj's incoming or outgoing list, referenced. */
+static struct relay__conn *pop_linked(relay_object *obj, bool incoming)
+{
+	pthread_mutex_t *l = relay__objlock(obj);
+	pthread_mutex_lock(l);
+	struct relay__conn *c = NULL;
+	if (obj->relay__ext)
+		c = incoming ? obj->relay__ext->incoming : obj->relay__ext->outgoing;
+	if (c)
+		relay__conn_ref(c);
+	pthread_mutex_unlock(l);
+	return c;
+}
+
+static void cut_all(relay_object *obj, bool incoming, bool kill)
+{
+	struct relay__conn *c;
+	while ((c = pop_linked(obj, incoming)) != NULL) {
+		conn_unlink(c, kill);
+		relay__conn_unref(c);
+	}
+}
+
+void relay__object_cut_connections(relay_object *obj)
+{
+	cut_all(obj, true, true);    /* D7: nothing is delivered to it afterwards */
+	cut_all(obj, false, false);  /* D7: its queued events still arrive */
+}
+
+int relay_disconnect_receiver(relay_object *obj)
+{
+	if (!obj || !obj->relay__class)
+		return -EINVAL;
+	cut_all(obj, true, true);
+	return 0;
+}
+
+int relay__disconnect_signal(relay_signal *sig, relay_object *sender)
+{
+	if (!sig || !sender)
+		return -EINVAL;
+	for (;;) {
+		pthread_mutex_t *l = relay__objlock(sender);
+		pthread_mutex_lock(l);
+		struct snap *s = snap_of(sig);
+		struct relay__conn *c = NULL;
+		for (size_t i = 0; s && i < s->n && !c; i++)
+			if (s->c[i]->linked)
+				c = s->c[i];
+		if (c)
+			relay__conn_ref(c);
+		pthread_mutex_unlock(l);
+		if (!c)
+			return 0;
+		conn_unlink(c, true);
+		relay__conn_unref(c);
+	}
+}
+
+int relay__signal_set_ops(relay_signal *sig, relay_object *sender, const relay_payload_ops *ops)
+{
+	if (!sig || !sender)
+		return -EINVAL;
+	if (ops && (!ops->copy) != (!ops->free))
+		return -EINVAL;   /* a copy without its free would leak */
+	pthread_mutex_t *l = relay__objlock(sender);
+	pthread_mutex_lock(l);
+	sig->relay__ops = ops;
+	pthread_mutex_unlock(l);
+	return 0;
+}
+
+void relay__conns_retarget_locked(relay_object *obj, struct relay__tdata *to)
+{
+	if (!obj->relay__ext)
+		return;
+	for (struct relay__conn *c = obj->relay__ext->incoming; c; c = c->in_next)
+		atomic_store(&c->rthread, to);
+}
+
+/* ---- emit ---- */
+
+struct emission {
+	relay_object *sender;
+	struct relay__tdata *self;
+	size_t argsize;
+	const void *arg;
+};
+
+/* A single-shot connection is taken by exactly one emit, which unlinks it
+ * (keeping its life, so the event it queued is delivered). */
+static bool take_single_shot(struct relay__conn *c)
+{
+	if (!(c->flags & RELAY_SINGLE_SHOT))
+		return true;
+	if (atomic_exchange(&c->taken, true))
+		return false;
+	conn_unlink(c, false);
+	return true;
+}
+
+static struct relay__event *make_slot_event(struct relay__conn *c, const struct emission *e,
+					    int *rc)
+{
+	struct relay__event *ev = relay__event_new(RELAY__EV_SLOT, e->argsize);
+	if (!ev) {
+		*rc = -ENOMEM;
+		return NULL;
+	}
+	if (e->argsize) {
+		memcpy(ev->payload, e->arg, e->argsize);
+		if (c->ops && c->ops->copy) {
+			*rc = c->ops->copy(ev->payload, e->arg);
+			if (*rc < 0) {
+				relay__free(ev);
+				return NULL;
+			}
+			ev->payload_live = true;
+		}
+	}
+	relay__conn_ref(c);
+	ev->conn = c;
+	ev->sender = e->sender;
+	ev->target = c->receiver;
+	return ev;
+}
+
+static int emit_queued(struct relay__conn *c, const struct emission *e)
+{
+	int rc = 0;
+	struct relay__event *ev = make_slot_event(c, e, &rc);
+	if (!ev)
+		return rc;
+	rc = relay__post_to_object(c->receiver, ev, RELAY__POST_ALWAYS);
+	if (rc < 0)
+		relay__event_free(ev, rc);   /* receiver gone meanwhile */
+	return 0;
+}
+
+static int emit_blocking(struct relay__conn *c, const struct emission *e)
+{
+	char who[160];
+	if (atomic_load(&c->rthread) == e->self)
+		return relay__diag(RELAY_EDEADLOCK, "relay_emit: blocking connection to %s, which "
+				   "lives in the emitting thread: it would wait for itself; use a "
+				   "direct or queued connection",
+				   relay__describe(c->receiver, who, sizeof who));
+	int rc = 0;
+	struct relay__event *ev = make_slot_event(c, e, &rc);
+	if (!ev)
+		return rc;
+	struct relay__completion done;
+	relay__completion_init(&done);
+	ev->done = &done;
+	rc = relay__post_to_object(c->receiver, ev, RELAY__POST_SERVING);
+	if (rc < 0) {
+		ev->done = NULL;
+		relay__event_free(ev, rc);
+		relay__completion_destroy(&done);
+		if (rc == RELAY_ENOTRUNNING)
+			return relay__diag(rc, "relay_emit: blocking connection to %s, whose thread "
+					   "runs no event loop; start it first or use a queued "
+					   "connection", relay__describe(c->receiver, who, sizeof who));
+		return rc;
+	}
+	rc = relay__completion_wait(&done);
+	relay__completion_destroy(&done);
+	return rc;
+}
+
+static int emit_one(struct relay__conn *c, const struct emission *e)
+{
+	if (!atomic_load_explicit(&c->alive, memory_order_acquire))
+		return 0;
+	relay_connection_type type = c->type;
+	if (type == RELAY_AUTO)   /* D1: decided now, by the receiver's thread */
+		type = (!c->receiver || atomic_load_explicit(&c->rthread, memory_order_relaxed) ==
+						e->self)
+			       ? RELAY_DIRECT
+			       : RELAY_QUEUED;
+	if (!take_single_shot(c))
+		return 0;
+	switch (type) {
+	case RELAY_DIRECT:
+		relay__conn_call(c, e->sender, e->arg);
+		return 0;
+	case RELAY_QUEUED:
+		return emit_queued(c, e);
+	default:
+		return emit_blocking(c, e);
+	}
+}
+
+int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const void *arg)
+{
+	if (!sig || !sender || (argsize && !arg))
+		return -EINVAL;
+	if (!atomic_load_explicit(&sig->relay__conns, memory_order_relaxed))
+		return 0;   /* unconnected: one load and a branch */
+	if ((atomic_load_explicit(&sender->relay__flags, memory_order_relaxed) &
+	     RELAY__OBJ_BLOCKED) && sig != &sender->destroyed.relay__s)
+		return 0;
+
+	pthread_mutex_t *l = relay__objlock(sender);
+	pthread_mutex_lock(l);
+	struct snap *s = snap_of(sig);
+	if (s)
+		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+	pthread_mutex_unlock(l);
+	if (!s)
+		return 0;
+
+	struct emission e = { sender, relay__tdata_current(), argsize, arg };
+	int first_err = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		int rc = emit_one(s->c[i], &e);
+		if (rc < 0 && first_err == 0)
+			first_err = rc;
+	}
+	snap_release(s);
+	return first_err;
+}
