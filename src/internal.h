@@ -266,8 +266,11 @@ void relay__move_events_locked(struct relay__tdata *from, struct relay__tdata *t
  * deletions still run (in the calling thread), blocking posters are
  * released, the rest is freed and counted. */
 void relay__drain_on_teardown(struct relay__tdata *t);
-/* Releases blocking posters queued to t (it finished). */
+/* At a thread's end: releases blocking posters queued to t and frees the
+ * events that can no longer be delivered (dead connection or target). */
 void relay__release_blocking(struct relay__tdata *t);
+/* Drops (frees and counts) the events queued to self for obj. Owner. */
+void relay__purge_events(struct relay__tdata *self, relay_object *obj);
 
 /* ---- objects (object.c) ---- */
 /* true if obj is obj2 or one of its descendants. Owner thread. */

@@ -378,12 +378,19 @@ int relay__run_deferred_deletes(struct relay__tdata *self)
 	}
 }
 
-/* Takes every blocking event out of a list and releases its poster. */
+static bool is_dead(const struct relay__event *ev)
+{
+	if (ev->kind != RELAY__EV_SLOT && ev->kind != RELAY__EV_INVOKE)
+		return false;
+	return !event_target(ev) || (ev->conn && !atomic_load(&ev->conn->alive));
+}
+
+/* Takes every blocking or undeliverable event out of a list and drops it. */
 static void release_blocking_list(struct relay__tdata *t, struct relay__event **pp)
 {
 	while (*pp) {
 		struct relay__event *ev = *pp;
-		if (ev->done) {
+		if (ev->done || is_dead(ev)) {
 			*pp = ev->next;
 			drop(t, ev);
 		} else {
@@ -396,6 +403,21 @@ void relay__release_blocking(struct relay__tdata *t)
 {
 	take_posted(t);
 	release_blocking_list(t, &t->batch);
+}
+
+void relay__purge_events(struct relay__tdata *self, relay_object *obj)
+{
+	take_posted(self);
+	struct relay__event **pp = &self->batch;
+	while (*pp) {
+		struct relay__event *ev = *pp;
+		if (ev->target == obj && (ev->kind == RELAY__EV_SLOT || ev->kind == RELAY__EV_INVOKE)) {
+			*pp = ev->next;
+			drop(self, ev);
+		} else {
+			pp = &ev->next;
+		}
+	}
 }
 
 void relay__drain_on_teardown(struct relay__tdata *t)

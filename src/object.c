@@ -284,6 +284,11 @@ int relay__object_destroy_unchecked(relay_object *obj)
 	relay__object_cut_connections(obj);
 	unlink_child(obj);
 	release_ext(obj);
+	/* As Qt's removePostedEvents: what was queued for it goes now, not
+	 * when its thread ends. */
+	struct relay__tdata *home = relay__obj_thread(obj);
+	if (home && relay__tdata_is_current(home))
+		relay__purge_events(home, obj);
 
 	const relay_class *cls = obj->relay__class;
 	struct relay__tdata *t = atomic_exchange(&obj->relay__thread, NULL);
@@ -397,7 +402,7 @@ static int check_move(relay_object *obj, struct relay__tdata *to)
 		return relay__diag(RELAY_EHASPARENT, "relay_object_move_to_thread: %s has a "
 				   "parent; move the parent, or unparent it first",
 				   relay__describe(obj, who, sizeof who));
-	if (obj->relay__class->flags & RELAY_CLASS_MAIN_THREAD_ONLY && to && !to->is_main)
+	if (obj->relay__class->flags & RELAY_CLASS_MAIN_THREAD_ONLY && (!to || !to->is_main))
 		return relay__diag(RELAY_EMAINONLY, "relay_object_move_to_thread: %s must stay in "
 				   "the main thread; move a worker object instead",
 				   relay__describe(obj, who, sizeof who));

@@ -481,12 +481,26 @@ static struct relay__event *make_slot_event(struct relay__conn *c, const struct 
 	return ev;
 }
 
+/* A queued copy that could not be made is counted as dropped by the
+ * receiver's thread (under its lock: the record is alive while it is). */
+static void count_drop(struct relay__conn *c)
+{
+	pthread_mutex_t *l = relay__objlock(c->receiver);
+	pthread_mutex_lock(l);
+	struct relay__tdata *t = atomic_load(&c->rweak->obj) ? relay__obj_thread(c->receiver) : NULL;
+	if (t)
+		atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
+	pthread_mutex_unlock(l);
+}
+
 static int emit_queued(struct relay__conn *c, const struct emission *e)
 {
 	int rc = 0;
 	struct relay__event *ev = make_slot_event(c, e, &rc);
-	if (!ev)
+	if (!ev) {
+		count_drop(c);
 		return rc;
+	}
 	rc = relay__post_to_object(c->receiver, ev, RELAY__POST_ALWAYS);
 	if (rc < 0)
 		relay__event_free(ev, rc);   /* receiver gone meanwhile */
