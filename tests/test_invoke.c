@@ -1,0 +1,662 @@
+/*
+ * test_invoke.c - relay_invoke and relay_invoke_blocking (D5, D7, D8),
+ * plus blocking emits released when their receiver goes away (D7).
+ *
+ * Deterministic constructions only: a worker is kept busy in a slot that
+ * waits on a flag, so that what is queued to it provably has not run yet.
+ * Nothing asserts on timing.
+ */
+#include "support.h"
+
+typedef struct obj {
+	relay_object base;
+	RELAY_SIGNAL(sig, int);
+	atomic_long *finalized;
+} obj;
+
+static void obj_finalize(relay_object *o)
+{
+	obj *x = (obj *)o;
+	if (x->finalized)
+		atomic_fetch_add(x->finalized, 1);
+}
+
+static const relay_class obj_class = { "obj", obj_finalize, 0 };
+
+static obj *obj_new(atomic_long *finalized)
+{
+	obj *o = NULL;
+	assert_int_equal(relay_object_new(sizeof(*o), &obj_class, NULL, &o), 0);
+	o->finalized = finalized;
+	return o;
+}
+
+static obj *obj_in(relay_thread *t, atomic_long *finalized)
+{
+	obj *o = obj_new(finalized);
+	assert_int_equal(relay_object_move_to_thread(&o->base, t), 0);
+	return o;
+}
+
+/* What an invoked function records. */
+typedef struct rec {
+	atomic_long runs;
+	atomic_long frees;
+	_Atomic(relay_thread *) thread;
+	atomic_int value;
+	atomic_long order_errors;
+	atomic_int next;
+	int seq;          /* for ordered invokes */
+} rec;
+
+static void fn_rec(void *data)
+{
+	rec *r = data;
+	atomic_store(&r->thread, relay_thread_current());
+	atomic_fetch_add(&r->runs, 1);
+}
+
+static void free_rec(void *data)
+{
+	rec *r = data;
+	atomic_fetch_add(&r->frees, 1);
+}
+
+static int fn_ret42(void *data)
+{
+	rec *r = data;
+	atomic_store(&r->thread, relay_thread_current());
+	atomic_fetch_add(&r->runs, 1);
+	atomic_store(&r->value, 1234);
+	return 42;
+}
+
+/* ----------------------------------------------------------------------
+ * A hold: relay_invoke a function into a worker that waits until opened,
+ * then runs an optional callback there.
+ * ---------------------------------------------------------------------- */
+
+typedef struct hold {
+	atomic_int entered;
+	atomic_int go;
+	atomic_int left;
+	void (*then)(struct hold *h);
+	void *arg;
+	relay_thread *t;
+	uint64_t posted_at_entry;
+	int result;
+} hold;
+
+static void hold_fn(void *data)
+{
+	hold *h = data;
+	relay_loop_stats st;
+	if (relay_thread_stats(relay_thread_current(), &st) == 0)
+		h->posted_at_entry = st.posted;
+	atomic_store(&h->entered, 1);
+	(void)support_wait_flag(&h->go, 1, SUPPORT_TIMEOUT_MS);
+	if (h->then)
+		h->then(h);
+	atomic_store(&h->left, 1);
+}
+
+/* Make ctx's thread busy in hold_fn (returns once it is). */
+static void hold_close(hold *h, relay_object *ctx, void (*then)(hold *), void *arg)
+{
+	memset(h, 0, sizeof *h);
+	h->then = then;
+	h->arg = arg;
+	h->t = relay_object_thread(ctx);
+	assert_int_equal(relay_invoke(ctx, hold_fn, h, NULL), 0);
+	assert_true(support_wait_flag(&h->entered, 1, SUPPORT_TIMEOUT_MS));
+}
+
+/* In the held thread: wait until someone else posted n more events to it
+ * since the hold began (for example a blocking call now waiting). */
+static void hold_wait_posted(hold *h, uint64_t n)
+{
+	int64_t end = support_now_ms() + SUPPORT_TIMEOUT_MS;
+	relay_loop_stats st;
+	for (;;) {
+		assert_int_equal(relay_thread_stats(h->t, &st), 0);
+		if (st.posted >= h->posted_at_entry + n)
+			return;
+		if (support_now_ms() > end)
+			return;   /* safety net: the test's assertions then fail */
+		support_sleep_ms(1);
+	}
+}
+
+/* ======================================================================
+ * relay_invoke (D5)
+ * ====================================================================== */
+
+static void test_D5_invoke_runs_in_context_thread(void **state)
+{
+	(void)state;
+	atomic_long fin = 0;
+	relay_thread *w = support_thread_start("inv-w");
+	obj *ctx = obj_in(w, &fin);
+	rec r = { 0 };
+	assert_int_equal(relay_invoke(&ctx->base, fn_rec, &r, free_rec), 0);
+	assert_true(support_wait_count(&r.runs, 1, SUPPORT_TIMEOUT_MS));
+	assert_ptr_equal(atomic_load(&r.thread), w);
+	assert_int_equal(relay_object_delete_later(&ctx->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(atomic_load(&fin), 1);
+	assert_int_equal(atomic_load(&r.runs), 1);
+	assert_int_equal(atomic_load(&r.frees), 0);   /* ran: not freed */
+}
+
+static void test_D5_invoke_never_inside_call_same_thread(void **state)
+{
+	(void)state;
+	obj *ctx = obj_new(NULL);
+	rec r = { 0 };
+	assert_int_equal(relay_invoke(&ctx->base, fn_rec, &r, free_rec), 0);
+	assert_int_equal(atomic_load(&r.runs), 0);
+	assert_true(support_run_until_count(&r.runs, 1, SUPPORT_TIMEOUT_MS));
+	assert_ptr_equal(atomic_load(&r.thread), relay_thread_main());
+	support_drain(10);
+	assert_int_equal(atomic_load(&r.runs), 1);
+	assert_int_equal(atomic_load(&r.frees), 0);
+	assert_int_equal(relay_object_destroy(&ctx->base), 0);
+	assert_int_equal(atomic_load(&r.frees), 0);
+}
+
+/* Invoked from inside an invoked function, to the same thread: runs on
+ * the next pass, not in the current one (D4/D5). */
+typedef struct reinv {
+	obj *ctx;
+	atomic_long runs;
+} reinv;
+
+static void fn_reinvoke(void *data)
+{
+	reinv *x = data;
+	if (atomic_fetch_add(&x->runs, 1) < 2)
+		assert_int_equal(relay_invoke(&x->ctx->base, fn_reinvoke, x, NULL), 0);
+}
+
+static void test_D5_invoke_from_invoked_runs_next_pass(void **state)
+{
+	(void)state;
+	obj *ctx = obj_new(NULL);
+	support_drain(100);
+	reinv x = { ctx, 0 };
+	assert_int_equal(relay_invoke(&ctx->base, fn_reinvoke, &x, NULL), 0);
+	assert_int_equal(atomic_load(&x.runs), 0);
+	assert_true(relay_loop_run_once(0) >= 1);
+	assert_int_equal(atomic_load(&x.runs), 1);
+	assert_true(relay_loop_run_once(0) >= 1);
+	assert_int_equal(atomic_load(&x.runs), 2);
+	assert_true(relay_loop_run_once(0) >= 1);
+	assert_int_equal(atomic_load(&x.runs), 3);
+	assert_int_equal(relay_loop_run_once(0), 0);
+	assert_int_equal(atomic_load(&x.runs), 3);
+	assert_int_equal(relay_object_destroy(&ctx->base), 0);
+}
+
+/* Order of invokes from one thread to one thread (D4). */
+typedef struct ordered {
+	atomic_int next;
+	atomic_long errors;
+	atomic_long runs;
+} ordered;
+
+typedef struct ordarg {
+	ordered *o;
+	int seq;
+} ordarg;
+
+static void fn_ordered(void *data)
+{
+	ordarg *a = data;
+	if (atomic_load(&a->o->next) != a->seq)
+		atomic_fetch_add(&a->o->errors, 1);
+	atomic_store(&a->o->next, a->seq + 1);
+	atomic_fetch_add(&a->o->runs, 1);
+}
+
+static void free_ordarg(void *data)
+{
+	free(data);
+}
+
+static void fn_ordered_and_free(void *data)
+{
+	fn_ordered(data);
+	free(data);
+}
+
+static void test_D4_invoke_order_to_worker(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	relay_thread *w = support_thread_start("inv-order");
+	obj *ctx = obj_in(w, NULL);
+	ordered o = { 0 };
+	for (int i = 0; i < N; i++) {
+		ordarg *a = malloc(sizeof *a);
+		assert_non_null(a);
+		a->o = &o;
+		a->seq = i;
+		assert_int_equal(relay_invoke(&ctx->base, fn_ordered_and_free, a, free_ordarg), 0);
+	}
+	assert_true(support_wait_count(&o.runs, N, 60000));
+	assert_int_equal(atomic_load(&o.errors), 0);
+	assert_int_equal(relay_object_delete_later(&ctx->base), 0);
+	support_thread_stop(w);
+}
+
+static void test_D7_invoke_context_destroyed_frees_data(void **state)
+{
+	(void)state;
+	obj *ctx = obj_new(NULL);
+	rec r = { 0 };
+	assert_int_equal(relay_invoke(&ctx->base, fn_rec, &r, free_rec), 0);
+	assert_int_equal(relay_invoke(&ctx->base, fn_rec, &r, free_rec), 0);
+	assert_int_equal(relay_invoke(&ctx->base, fn_rec, &r, NULL), 0);   /* no hook: fine */
+	assert_int_equal(relay_object_destroy(&ctx->base), 0);
+	support_drain(10);
+	assert_int_equal(atomic_load(&r.runs), 0);
+	assert_int_equal(atomic_load(&r.frees), 2);
+}
+
+static void hold_destroy_arg(hold *h)
+{
+	assert_int_equal(relay_object_destroy((relay_object *)h->arg), 0);
+}
+
+static void test_D7_invoke_context_destroyed_in_its_thread_frees_data(void **state)
+{
+	(void)state;
+	atomic_long fin = 0;
+	relay_thread *w = support_thread_start("inv-d7");
+	obj *keeper = obj_in(w, NULL);
+	obj *ctx = obj_in(w, &fin);
+	rec r = { 0 };
+	hold h;
+	hold_close(&h, &keeper->base, hold_destroy_arg, &ctx->base);
+	assert_int_equal(relay_invoke(&ctx->base, fn_rec, &r, free_rec), 0);
+	assert_int_equal(relay_invoke(&ctx->base, fn_rec, &r, free_rec), 0);
+	atomic_store(&h.go, 1);
+	/* FIFO sync: a later invoke to the keeper ran => earlier ones handled */
+	rec sync = { 0 };
+	assert_int_equal(relay_invoke(&keeper->base, fn_rec, &sync, NULL), 0);
+	assert_true(support_wait_count(&sync.runs, 1, SUPPORT_TIMEOUT_MS));
+	assert_int_equal(atomic_load(&fin), 1);
+	assert_int_equal(atomic_load(&r.runs), 0);
+	assert_int_equal(atomic_load(&r.frees), 2);
+	assert_int_equal(relay_object_delete_later(&keeper->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(atomic_load(&r.frees), 2);
+}
+
+/* Queued to a thread that ends before running it: data freed, fn not run. */
+static void test_D7_invoke_thread_ends_frees_data(void **state)
+{
+	(void)state;
+	relay_thread *w = support_thread_start("inv-end");
+	obj *keeper = obj_in(w, NULL);
+	rec r = { 0 };
+	hold h;
+	hold_close(&h, &keeper->base, NULL, NULL);
+	assert_int_equal(relay_thread_quit(w), 0);
+	assert_int_equal(relay_invoke(&keeper->base, fn_rec, &r, free_rec), 0);
+	assert_int_equal(relay_object_delete_later(&keeper->base), 0);
+	atomic_store(&h.go, 1);
+	assert_int_equal(relay_thread_wait(w, SUPPORT_TIMEOUT_MS), 0);
+	/* Either ran (then not freed) or dropped (then freed), exactly once. */
+	assert_int_equal(atomic_load(&r.runs) + atomic_load(&r.frees), 1);
+	assert_int_equal(relay_thread_destroy(w), 0);
+}
+
+static void test_invoke_null_arguments_einval(void **state)
+{
+	(void)state;
+	obj *ctx = obj_new(NULL);
+	rec r = { 0 };
+	assert_int_equal(relay_invoke(NULL, fn_rec, &r, free_rec), -EINVAL);
+	assert_int_equal(relay_invoke(&ctx->base, NULL, &r, free_rec), -EINVAL);
+	assert_int_equal(relay_invoke_blocking(NULL, fn_ret42, &r, NULL), -EINVAL);
+	assert_int_equal(relay_invoke_blocking(&ctx->base, NULL, &r, NULL), -EINVAL);
+	support_drain(10);
+	assert_int_equal(atomic_load(&r.runs), 0);
+	/* data NULL is a valid argument */
+	assert_int_equal(relay_invoke(&ctx->base, free, NULL, NULL), 0);
+	support_drain(10);
+	assert_int_equal(relay_object_destroy(&ctx->base), 0);
+}
+
+/* ======================================================================
+ * relay_invoke_blocking (D8)
+ * ====================================================================== */
+
+static void test_D8_invoke_blocking_returns_result(void **state)
+{
+	(void)state;
+	relay_thread *w = support_thread_start("inv-blk");
+	obj *ctx = obj_in(w, NULL);
+	rec r = { 0 };
+	int result = -1;
+	assert_int_equal(relay_invoke_blocking(&ctx->base, fn_ret42, &r, &result), 0);
+	assert_int_equal(result, 42);
+	assert_int_equal(atomic_load(&r.runs), 1);            /* ran before return */
+	assert_int_equal(atomic_load(&r.value), 1234);
+	assert_ptr_equal(atomic_load(&r.thread), w);
+	assert_int_equal(relay_invoke_blocking(&ctx->base, fn_ret42, &r, NULL), 0);
+	assert_int_equal(atomic_load(&r.runs), 2);
+	assert_int_equal(relay_object_delete_later(&ctx->base), 0);
+	support_thread_stop(w);
+}
+
+/* From an adopted pthread into the main thread, which runs its loop. */
+typedef struct pblk {
+	relay_object *ctx;
+	rec *r;
+	int rc, result;
+	atomic_int done;
+} pblk;
+
+static void *pblk_main(void *arg)
+{
+	pblk *p = arg;
+	p->rc = relay_invoke_blocking(p->ctx, fn_ret42, p->r, &p->result);
+	atomic_store(&p->done, 1);
+	return NULL;
+}
+
+static void test_D8_invoke_blocking_from_pthread_into_main(void **state)
+{
+	(void)state;
+	obj *ctx = obj_new(NULL);
+	rec r = { 0 };
+	pblk p = { .ctx = &ctx->base, .r = &r, .rc = -1, .result = -1 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, pblk_main, &p), 0);
+	assert_true(support_run_until_flag(&p.done, SUPPORT_TIMEOUT_MS));
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(p.rc, 0);
+	assert_int_equal(p.result, 42);
+	assert_ptr_equal(atomic_load(&r.thread), relay_thread_main());
+	assert_int_equal(relay_object_destroy(&ctx->base), 0);
+}
+
+static void test_D8_invoke_blocking_own_thread_edeadlock(void **state)
+{
+	(void)state;
+	obj *ctx = obj_new(NULL);
+	rec r = { 0 };
+	support_diag d;
+	support_diag_begin(&d);
+	int result = -1;
+	assert_int_equal(relay_invoke_blocking(&ctx->base, fn_ret42, &r, &result), RELAY_EDEADLOCK);
+	assert_true(support_diag_count(&d) >= 1);
+	assert_int_equal(support_diag_last_code(&d), RELAY_EDEADLOCK);
+	support_diag_end(&d);
+	support_drain(10);
+	assert_int_equal(atomic_load(&r.runs), 0);
+	assert_int_equal(relay_object_destroy(&ctx->base), 0);
+}
+
+/* Inside the worker, a blocking invoke to an object of that worker. */
+typedef struct inner {
+	relay_object *ctx;
+	rec *r;
+	int rc;
+} inner;
+
+static int fn_inner_blocking(void *data)
+{
+	inner *x = data;
+	x->rc = relay_invoke_blocking(x->ctx, fn_ret42, x->r, NULL);
+	return 0;
+}
+
+static void test_D8_invoke_blocking_own_worker_edeadlock(void **state)
+{
+	(void)state;
+	relay_thread *w = support_thread_start("inv-dl");
+	obj *ctx = obj_in(w, NULL);
+	rec r = { 0 };
+	inner x = { &ctx->base, &r, 1 };
+	assert_int_equal(relay_invoke_blocking(&ctx->base, fn_inner_blocking, &x, NULL), 0);
+	assert_int_equal(x.rc, RELAY_EDEADLOCK);
+	rec sync = { 0 };
+	assert_int_equal(relay_invoke_blocking(&ctx->base, fn_ret42, &sync, NULL), 0);
+	assert_int_equal(atomic_load(&r.runs), 0);
+	assert_int_equal(relay_object_delete_later(&ctx->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(atomic_load(&r.runs), 0);
+}
+
+static void test_D8_invoke_blocking_not_started_enotrunning(void **state)
+{
+	(void)state;
+	atomic_long fin = 0;
+	relay_thread *w = NULL;
+	assert_int_equal(relay_thread_create("inv-ns", NULL, &w), 0);
+	obj *ctx = obj_in(w, &fin);
+	rec r = { 0 };
+	int result = -1;
+	assert_int_equal(relay_invoke_blocking(&ctx->base, fn_ret42, &r, &result), RELAY_ENOTRUNNING);
+	assert_int_equal(atomic_load(&r.runs), 0);
+	/* Nothing was left queued: start, then clean up. */
+	assert_int_equal(relay_thread_start(w), 0);
+	assert_int_equal(relay_object_delete_later(&ctx->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(atomic_load(&fin), 1);
+	assert_int_equal(atomic_load(&r.runs), 0);
+}
+
+static void test_D8_invoke_blocking_finished_enotrunning(void **state)
+{
+	(void)state;
+	atomic_long fin = 0;
+	relay_thread *w = support_thread_start("inv-fin");
+	assert_int_equal(relay_thread_stop(w, SUPPORT_TIMEOUT_MS), 0);
+	obj *ctx = obj_in(w, &fin);
+	rec r = { 0 };
+	assert_int_equal(relay_invoke_blocking(&ctx->base, fn_ret42, &r, NULL), RELAY_ENOTRUNNING);
+	assert_int_equal(relay_thread_start(w), 0);
+	assert_int_equal(relay_object_delete_later(&ctx->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(atomic_load(&fin), 1);
+	assert_int_equal(atomic_load(&r.runs), 0);
+}
+
+/* ======================================================================
+ * D7: blocking calls released with RELAY_ENOTDELIVERED
+ * ====================================================================== */
+
+/* The worker is held; the main thread blocks in invoke_blocking to ctx
+ * (a second object of that worker); the held function sees that event
+ * posted, destroys ctx in its own thread, and returns; the loop then
+ * drops the event and must release the main thread. */
+static void hold_wait_then_destroy(hold *h)
+{
+	hold_wait_posted(h, 1);
+	assert_int_equal(relay_object_destroy((relay_object *)h->arg), 0);
+}
+
+static void test_D7_invoke_blocking_context_destroyed_enotdelivered(void **state)
+{
+	(void)state;
+	atomic_long fin = 0;
+	relay_thread *w = support_thread_start("inv-nd");
+	obj *keeper = obj_in(w, NULL);
+	obj *ctx = obj_in(w, &fin);
+	rec r = { 0 };
+	hold h;
+	hold_close(&h, &keeper->base, hold_wait_then_destroy, &ctx->base);
+	atomic_store(&h.go, 1);     /* the hold now waits for our post */
+	int result = -1;
+	int rc = relay_invoke_blocking(&ctx->base, fn_ret42, &r, &result);
+	assert_int_equal(rc, RELAY_ENOTDELIVERED);
+	assert_int_equal(result, -1);
+	assert_int_equal(atomic_load(&r.runs), 0);
+	assert_true(support_wait_flag(&h.left, 1, SUPPORT_TIMEOUT_MS));
+	assert_int_equal(atomic_load(&fin), 1);
+	assert_int_equal(relay_object_delete_later(&keeper->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(atomic_load(&r.runs), 0);
+}
+
+/* The same through a blocking signal connection, emitted from an adopted
+ * pthread while the receiver's thread is held. */
+typedef struct blk_emit {
+	obj *s;
+	int rc;
+	atomic_int done;
+} blk_emit;
+
+static void *blk_emit_main(void *arg)
+{
+	blk_emit *b = arg;
+	int v = 5;
+	b->rc = relay_emit(b->s, sig, &v);
+	atomic_store(&b->done, 1);
+	return NULL;
+}
+
+static atomic_long g_slot_calls;
+static void on_sig_count(obj *self, const int *v)
+{
+	(void)self;
+	(void)v;
+	atomic_fetch_add(&g_slot_calls, 1);
+}
+
+static void test_D7_blocking_emit_receiver_destroyed_enotdelivered(void **state)
+{
+	(void)state;
+	atomic_long fin = 0;
+	atomic_store(&g_slot_calls, 0);
+	relay_thread *w = support_thread_start("emit-nd");
+	obj *keeper = obj_in(w, NULL);
+	obj *s = obj_new(NULL);
+	obj *r = obj_in(w, &fin);
+	assert_int_equal(relay_connect_ex(s, sig, r, on_sig_count, RELAY_BLOCKING, 0u, NULL), 0);
+	hold h;
+	hold_close(&h, &keeper->base, hold_wait_then_destroy, &r->base);
+	atomic_store(&h.go, 1);
+	blk_emit b = { .s = s, .rc = 1 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, blk_emit_main, &b), 0);
+	assert_true(support_wait_flag(&b.done, 1, SUPPORT_TIMEOUT_MS));
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(b.rc, RELAY_ENOTDELIVERED);
+	assert_int_equal(atomic_load(&g_slot_calls), 0);
+	assert_int_equal(atomic_load(&fin), 1);
+	assert_int_equal(relay_object_delete_later(&keeper->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(relay_object_destroy(&s->base), 0);
+	assert_int_equal(atomic_load(&g_slot_calls), 0);
+}
+
+/* A blocking emit whose connection is disconnected before delivery is
+ * released too (D6: dropped at delivery; D7: waiter released). */
+typedef struct dis {
+	relay_connection c;
+} dis;
+
+static void hold_wait_then_disconnect(hold *h)
+{
+	hold_wait_posted(h, 1);
+	dis *d = h->arg;
+	assert_int_equal(relay_disconnect(d->c), 0);
+}
+
+static void test_D7_blocking_emit_disconnected_enotdelivered(void **state)
+{
+	(void)state;
+	atomic_store(&g_slot_calls, 0);
+	relay_thread *w = support_thread_start("emit-dis");
+	obj *keeper = obj_in(w, NULL);
+	obj *s = obj_new(NULL);
+	obj *r = obj_in(w, NULL);
+	dis d = { 0 };
+	assert_int_equal(relay_connect_ex(s, sig, r, on_sig_count, RELAY_BLOCKING, 0u, &d.c), 0);
+	hold h;
+	hold_close(&h, &keeper->base, hold_wait_then_disconnect, &d);
+	atomic_store(&h.go, 1);
+	int v = 1;
+	assert_int_equal(relay_emit(s, sig, &v), RELAY_ENOTDELIVERED);
+	assert_int_equal(atomic_load(&g_slot_calls), 0);
+	assert_int_equal(relay_object_delete_later(&r->base), 0);
+	assert_int_equal(relay_object_delete_later(&keeper->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(relay_object_destroy(&s->base), 0);
+	assert_int_equal(atomic_load(&g_slot_calls), 0);
+}
+
+/* A thread that ends with a blocking call queued releases the waiter. */
+static void test_D7_invoke_blocking_thread_ends_enotdelivered(void **state)
+{
+	(void)state;
+	relay_thread *w = support_thread_start("inv-ends");
+	obj *keeper = obj_in(w, NULL);
+	obj *ctx = obj_in(w, NULL);
+	rec r = { 0 };
+	hold h;
+	hold_close(&h, &keeper->base, NULL, NULL);
+	/* the loop returns after this pass */
+	assert_int_equal(relay_thread_quit(w), 0);
+	pblk p = { .ctx = &ctx->base, .r = &r, .rc = 1, .result = -1 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, pblk_main, &p), 0);
+	/* let the blocking call post, then release the hold */
+	int64_t end = support_now_ms() + SUPPORT_TIMEOUT_MS;
+	relay_loop_stats st;
+	for (;;) {
+		assert_int_equal(relay_thread_stats(w, &st), 0);
+		if (st.posted >= h.posted_at_entry + 1 || atomic_load(&p.done) ||
+		    support_now_ms() > end)
+			break;
+		support_sleep_ms(1);
+	}
+	assert_int_equal(relay_object_delete_later(&ctx->base), 0);
+	assert_int_equal(relay_object_delete_later(&keeper->base), 0);
+	atomic_store(&h.go, 1);
+	assert_int_equal(relay_thread_wait(w, SUPPORT_TIMEOUT_MS), 0);
+	assert_true(support_wait_flag(&p.done, 1, SUPPORT_TIMEOUT_MS));
+	assert_int_equal(pthread_join(th, NULL), 0);
+	/* Either it ran before the loop ended, or it was dropped and the
+	 * waiter was told so, or (quit already requested) it was refused;
+	 * never a hang. */
+	if (atomic_load(&r.runs) == 1) {
+		assert_int_equal(p.rc, 0);
+		assert_int_equal(p.result, 42);
+	} else {
+		assert_int_equal(atomic_load(&r.runs), 0);
+		assert_true(p.rc == RELAY_ENOTDELIVERED || p.rc == RELAY_ENOTRUNNING);
+	}
+	assert_int_equal(relay_thread_destroy(w), 0);
+}
+
+int main(int argc, char **argv)
+{
+	support_set_args(argc, argv);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_D5_invoke_runs_in_context_thread),
+		cmocka_unit_test(test_D5_invoke_never_inside_call_same_thread),
+		cmocka_unit_test(test_D5_invoke_from_invoked_runs_next_pass),
+		cmocka_unit_test(test_D4_invoke_order_to_worker),
+		cmocka_unit_test(test_D7_invoke_context_destroyed_frees_data),
+		cmocka_unit_test(test_D7_invoke_context_destroyed_in_its_thread_frees_data),
+		cmocka_unit_test(test_D7_invoke_thread_ends_frees_data),
+		cmocka_unit_test(test_invoke_null_arguments_einval),
+		cmocka_unit_test(test_D8_invoke_blocking_returns_result),
+		cmocka_unit_test(test_D8_invoke_blocking_from_pthread_into_main),
+		cmocka_unit_test(test_D8_invoke_blocking_own_thread_edeadlock),
+		cmocka_unit_test(test_D8_invoke_blocking_own_worker_edeadlock),
+		cmocka_unit_test(test_D8_invoke_blocking_not_started_enotrunning),
+		cmocka_unit_test(test_D8_invoke_blocking_finished_enotrunning),
+		cmocka_unit_test(test_D7_invoke_blocking_context_destroyed_enotdelivered),
+		cmocka_unit_test(test_D7_blocking_emit_receiver_destroyed_enotdelivered),
+		cmocka_unit_test(test_D7_blocking_emit_disconnected_enotdelivered),
+		cmocka_unit_test(test_D7_invoke_blocking_thread_ends_enotdelivered),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
