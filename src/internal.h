@@ -234,6 +234,9 @@ void relay__tdata_unref(struct relay__tdata *t);
 bool relay__tdata_is_current(const struct relay__tdata *t);
 /* True when a blocking call into t can be served. */
 bool relay__tdata_serves(struct relay__tdata *t);
+/* True while t's own thread may be delivering its events (not NEW,
+ * FINISHED or GONE): then only t itself may touch its batch. */
+bool relay__tdata_loops(struct relay__tdata *t);
 int relay__tdata_init(struct relay__tdata *t);
 /* The thread's end: deferred deletions, `finished`, then FINISHED. */
 void relay__thread_finish(struct relay__tdata *t, bool emit_finished);

@@ -287,7 +287,7 @@ int relay__object_destroy_unchecked(relay_object *obj)
 	/* As Qt's removePostedEvents: what was queued for it goes now, not
 	 * when its thread ends. */
 	struct relay__tdata *home = relay__obj_thread(obj);
-	if (home && relay__tdata_is_current(home))
+	if (home && (relay__tdata_is_current(home) || !relay__tdata_loops(home)))
 		relay__purge_events(home, obj);
 
 	const relay_class *cls = obj->relay__class;

@@ -171,6 +171,12 @@ bool relay__tdata_serves(struct relay__tdata *t)
 	return st == RELAY__T_STARTING || st == RELAY__T_RUNNING;
 }
 
+bool relay__tdata_loops(struct relay__tdata *t)
+{
+	int st = atomic_load(&t->state);
+	return st == RELAY__T_STARTING || st == RELAY__T_RUNNING || st == RELAY__T_FINISHING;
+}
+
 /* ---- the end of a thread ---- */
 
 static void set_state_locked_q(struct relay__tdata *t, int st)

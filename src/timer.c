@@ -202,8 +202,9 @@ int relay_timer_set_interval(relay_timer *t, int ms)
 
 int relay_timer_set_single_shot(relay_timer *t, bool single)
 {
-	if (!t || !t->relay__data)
-		return -EINVAL;
+	int rc = check_timer_thread(t, "relay_timer_set_single_shot");
+	if (rc < 0)
+		return rc;
 	atomic_store(&t->relay__data->single_shot, single);
 	return 0;
 }
