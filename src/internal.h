@@ -103,9 +103,9 @@ struct relay__conn {
 	unsigned flags;
 	size_t argsize;
 	const relay_payload_ops *ops;
-	/* receiver's thread, updated on move under the receiver's object
-	 * lock; read without lock only to compare with the emitting thread
-	 * (valid while alive: the receiver holds a reference to it). */
+	/* receiver's thread, a counted reference, swapped on move under the
+	 * receiver's object lock; the emit path reads it without a lock only
+	 * to compare it with the emitting thread. */
 	struct relay__tdata *_Atomic rthread;
 	/* the receiver's life: its weak block, cleared when it is destroyed
 	 * (NULL for a direct function connection without context) */
@@ -121,6 +121,8 @@ void relay__conn_call(struct relay__conn *c, relay_object *sender, const void *a
 /* Object destruction: cut incoming (kill), unlink outgoing (queued events
  * still arrive). Owner thread. */
 void relay__object_cut_connections(relay_object *obj);
+/* Counts an event for c that was freed undelivered (receiver gone). */
+void relay__conn_count_drop(struct relay__conn *c);
 /* move_to_thread: retarget obj's incoming connections. Object lock held. */
 void relay__conns_retarget_locked(relay_object *obj, struct relay__tdata *to);
 /* Thread-local sender for relay_sender(). */

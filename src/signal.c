@@ -138,7 +138,22 @@ void relay__conn_unref(struct relay__conn *c)
 	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	relay__weak_release(c->rweak);
+	struct relay__tdata *t = atomic_load(&c->rthread);
+	if (t)
+		relay__tdata_unref(t);
 	relay__free(c);
+}
+
+void relay__conn_count_drop(struct relay__conn *c)
+{
+	/* The receiver's lock keeps rthread from being swapped (and its old
+	 * reference released) while we use it. */
+	pthread_mutex_t *l = relay__objlock(c->receiver);
+	pthread_mutex_lock(l);
+	struct relay__tdata *t = atomic_load(&c->rthread);
+	if (t)
+		atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
+	pthread_mutex_unlock(l);
 }
 
 static _Thread_local relay_object *current_sender;
@@ -290,8 +305,10 @@ static int conn_link_locked(struct relay__conn *c, struct snap **old)
 	list_push(&sx->outgoing, c, false);
 	if (rx)
 		list_push(&rx->incoming, c, true);
-	if (receiver)
-		atomic_store(&c->rthread, relay__obj_thread(receiver));
+	struct relay__tdata *rt = receiver ? relay__obj_thread(receiver) : NULL;
+	if (rt)
+		relay__tdata_ref(rt);
+	atomic_store(&c->rthread, rt);
 	return 0;
 }
 
@@ -430,8 +447,13 @@ void relay__conns_retarget_locked(relay_object *obj, struct relay__tdata *to)
 {
 	if (!obj->relay__ext)
 		return;
-	for (struct relay__conn *c = obj->relay__ext->incoming; c; c = c->in_next)
-		atomic_store(&c->rthread, to);
+	for (struct relay__conn *c = obj->relay__ext->incoming; c; c = c->in_next) {
+		if (to)
+			relay__tdata_ref(to);
+		struct relay__tdata *old = atomic_exchange(&c->rthread, to);
+		if (old)
+			relay__tdata_unref(old);   /* the mover holds another */
+	}
 }
 
 /* ---- emit ---- */
@@ -481,29 +503,19 @@ static struct relay__event *make_slot_event(struct relay__conn *c, const struct 
 	return ev;
 }
 
-/* A queued copy that could not be made is counted as dropped by the
- * receiver's thread (under its lock: the record is alive while it is). */
-static void count_drop(struct relay__conn *c)
-{
-	pthread_mutex_t *l = relay__objlock(c->receiver);
-	pthread_mutex_lock(l);
-	struct relay__tdata *t = atomic_load(&c->rweak->obj) ? relay__obj_thread(c->receiver) : NULL;
-	if (t)
-		atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
-	pthread_mutex_unlock(l);
-}
-
 static int emit_queued(struct relay__conn *c, const struct emission *e)
 {
 	int rc = 0;
 	struct relay__event *ev = make_slot_event(c, e, &rc);
 	if (!ev) {
-		count_drop(c);
+		relay__conn_count_drop(c);
 		return rc;
 	}
 	rc = relay__post_to_object(c->receiver, ev, RELAY__POST_ALWAYS);
-	if (rc < 0)
-		relay__event_free(ev, rc);   /* receiver gone meanwhile */
+	if (rc < 0) {   /* receiver gone or cut meanwhile */
+		relay__conn_count_drop(c);
+		relay__event_free(ev, rc);
+	}
 	return 0;
 }
 
