@@ -671,6 +671,66 @@ static void test_D1_single_shot_concurrent_emitters_once(void **state)
 	recv_destroy(s);
 }
 
+/* Connecting single-shot connections while other threads emit: each is
+ * taken exactly once, and relay_connect must not touch the connection
+ * after publishing it (another thread may take, run and free it at once;
+ * ASan/TSan builds see a use-after-free if it does). */
+static atomic_long g_ssc_calls;
+static void ssc_fn(void *data, const int *v)
+{
+	(void)data;
+	(void)v;
+	atomic_fetch_add(&g_ssc_calls, 1);
+}
+
+typedef struct ssc_emitter {
+	recv *s;
+	atomic_int *stop;
+} ssc_emitter;
+
+static void *ssc_emitter_main(void *arg)
+{
+	ssc_emitter *e = arg;
+	int i = 0;
+	while (!atomic_load(e->stop)) {
+		(void)relay_emit(e->s, sig, &i);
+		i++;
+	}
+	return NULL;
+}
+
+static void test_D1_single_shot_connect_while_emitting(void **state)
+{
+	(void)state;
+	enum { N = 2 };
+	long rounds = support_param("SIGNAL_RACE_ROUNDS", 20000);
+	tally t = { 0 };
+	recv *s = recv_new(&t, 0);
+	atomic_store(&g_ssc_calls, 0);
+	atomic_int stop = 0;
+	ssc_emitter e = { s, &stop };
+	pthread_t th[N];
+	for (int i = 0; i < N; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, ssc_emitter_main, &e), 0);
+	long made = 0;
+	for (long r = 0; r < rounds; r++) {
+		relay_connection c = 0;
+		assert_int_equal(relay_connect_func_ex(s, sig, NULL, ssc_fn, NULL, RELAY_DIRECT,
+						       RELAY_SINGLE_SHOT, &c), 0);
+		assert_true(c != 0);
+		made++;
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	int v = 0;
+	assert_int_equal(relay_emit(s, sig, &v), 0);   /* takes any left */
+	assert_int_equal(atomic_load(&g_ssc_calls), made);
+	assert_int_equal(relay_emit(s, sig, &v), 0);
+	assert_int_equal(atomic_load(&g_ssc_calls), made);
+	recv_destroy(s);
+}
+
 static void test_D1_bad_connection_type_einval(void **state)
 {
 	(void)state;
@@ -2025,6 +2085,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_D1_single_shot_queued_fires_once),
 		cmocka_unit_test(test_D1_single_shot_taken_before_slot_runs),
 		cmocka_unit_test(test_D1_single_shot_concurrent_emitters_once),
+		cmocka_unit_test(test_D1_single_shot_connect_while_emitting),
 		cmocka_unit_test(test_D1_bad_connection_type_einval),
 		cmocka_unit_test(test_D8_blocking_emit_own_thread_refused),
 		cmocka_unit_test(test_D8_blocking_emit_thread_not_started_refused),

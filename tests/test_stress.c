@@ -437,7 +437,7 @@ static void test_D6_D7_stress_connect_cut_destroy(void **state)
 	relay_thread *threads[MAX_THREADS];
 	rcv *anchors[MAX_THREADS];
 	for (int i = 0; i < nthreads; i++) {
-		char name[16];
+		char name[32];
 		snprintf(name, sizeof name, "stress-%d", i);
 		threads[i] = support_thread_start(name);
 		assert_int_equal(relay_object_new(sizeof(rcv), &anchor_class, NULL, &anchors[i]), 0);
