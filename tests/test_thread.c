@@ -817,15 +817,26 @@ static void test_T3_foreign_pthread_adopted(void **state)
 static void test_T4_delete_later_exactly_once(void **state)
 {
 	(void)state;
-	/* Worker object, requested three times from main. */
+	/* Worker object, requested three times from main while the worker is
+	 * busy (so that it cannot be destroyed between the calls: a call on a
+	 * destroyed object is use after free, not something to test). */
+	atomic_store(&g_release, 0);
+	atomic_store(&g_busy, 0);
 	relay_thread *t = start_thread("t4-once");
 	obj *w = worker_obj(t, 1);
+	obj *b = worker_obj(t, 2);
+	assert_int_equal(relay_invoke(&b->base, busy_until_released, NULL, NULL), 0);
+	WAIT_UNTIL(atomic_load(&g_busy) == 1);
 	assert_int_equal(relay_object_delete_later(&w->base), 0);
 	assert_int_equal(relay_object_delete_later(&w->base), 0);
 	assert_int_equal(relay_object_delete_later(&w->base), 0);
+	atomic_store(&g_release, 1);
 	WAIT_UNTIL(atomic_load(&g_fin_count) >= 1);
+	assert_int_equal(relay_object_delete_later(&b->base), 0);
+	WAIT_UNTIL(atomic_load(&g_fin_count) >= 2);
 	stop_thread(t);
-	assert_int_equal(atomic_load(&g_fin_count), 1);
+	assert_int_equal(atomic_load(&g_fin_count), 2);
+	assert_int_equal(g_fin_ids[0], 1);
 	assert_ptr_equal(g_fin_threads[0], t);
 
 	/* Main object, three requests, several passes. */
@@ -835,7 +846,7 @@ static void test_T4_delete_later_exactly_once(void **state)
 	assert_int_equal(relay_object_delete_later(&o->base), 0);
 	for (int i = 0; i < 5; i++)
 		relay_loop_run_once(0);
-	assert_int_equal(atomic_load(&g_fin_count), 2);
+	assert_int_equal(atomic_load(&g_fin_count), 3);
 
 	/* Parent and child both requested: each finalized once. */
 	obj *p = new_obj(NULL, 3);
@@ -844,7 +855,7 @@ static void test_T4_delete_later_exactly_once(void **state)
 	assert_int_equal(relay_object_delete_later(&c->base), 0);
 	for (int i = 0; i < 5; i++)
 		relay_loop_run_once(0);
-	assert_int_equal(atomic_load(&g_fin_count), 4);
+	assert_int_equal(atomic_load(&g_fin_count), 5);
 }
 
 static void *foreign_owner(void *p)
