@@ -262,13 +262,16 @@ typedef struct job {
  * T1: started, finished, the handle's affinity
  * --------------------------------------------------------------------- */
 
-static atomic_int g_order_n;
+/* An order log written from any thread: the slot is claimed, written,
+ * then published (g_order_done counts published entries). */
+static atomic_int g_order_n, g_order_done;
 static int g_order[16];
 static void order_push(int v)
 {
 	int i = atomic_fetch_add(&g_order_n, 1);
 	if (i < 16)
 		g_order[i] = v;
+	atomic_fetch_add(&g_order_done, 1);
 }
 
 static void on_started_worker(obj *self)
@@ -287,6 +290,7 @@ static void test_T1_started_emitted_from_new_thread(void **state)
 {
 	(void)state;
 	atomic_store(&g_order_n, 0);
+	atomic_store(&g_order_done, 0);
 	relay_thread *t = new_thread("t1-started");
 	obj *w = worker_obj(t, 1);      /* lives in t before t runs */
 	obj *m = new_obj(NULL, 2);      /* lives in main */
@@ -297,7 +301,7 @@ static void test_T1_started_emitted_from_new_thread(void **state)
 
 	assert_int_equal(relay_thread_start(t), 0);
 	RUN_UNTIL(atomic_load(&m->hits) == 1);
-	WAIT_UNTIL(atomic_load(&w->hits) == 1 && atomic_load(&g_order_n) == 2);
+	WAIT_UNTIL(atomic_load(&w->hits) == 1 && atomic_load(&g_order_done) == 2);
 
 	/* The direct slot ran in the new thread, the queued one in main. */
 	assert_ptr_equal(w->threads[0], t);
