@@ -708,6 +708,116 @@ static void test_O1_pending_events_move_in_order(void **state)
 	assert_int_equal(atomic_load(&g_fin_count), 1);
 }
 
+static int job_emit_then_move_home(void *p)
+{
+	job *j = p;
+	/* Posted during this pass: still pending in the worker when we move. */
+	for (int i = 1; i <= 3; i++)
+		relay_emit(j->o, sig, &i);
+	j->rc = relay_object_move_to_thread(&j->o->base, relay_thread_main());
+	j->cur = relay_object_thread(&j->o->base);
+	return 0;
+}
+
+static void test_O1_pending_events_move_from_inside_slot(void **state)
+{
+	(void)state;
+	relay_thread *t = start_thread("o1-slotmove");
+	obj *o = worker_obj(t, 1);
+	assert_int_equal(relay_connect_ex(o, sig, o, on_sig, RELAY_QUEUED, 0u, NULL), 0);
+	job j = { .o = o };
+	run_in(o, job_emit_then_move_home, &j);
+	assert_int_equal(j.rc, 0);
+	assert_ptr_equal(j.cur, relay_thread_main());
+	RUN_UNTIL(atomic_load(&o->hits) >= 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(o->values[i], i + 1);
+		assert_ptr_equal(o->threads[i], relay_thread_main());
+	}
+	stop_thread(t);
+	assert_int_equal(atomic_load(&o->hits), 3);
+	assert_int_equal(relay_object_destroy(&o->base), 0);
+}
+
+/* An object that keeps moving itself between two threads from inside its
+ * own slot while another thread floods it with numbered events: every
+ * event arrives exactly once, in emit order, in the thread the object
+ * lives in at that moment (O1 with D4). */
+typedef struct mover {
+	relay_object base;
+	RELAY_SIGNAL(num, int);
+	relay_thread *a, *b;
+	int next;               /* expected value */
+	atomic_int received;
+	atomic_int out_of_order;
+	atomic_int wrong_thread;
+	atomic_int moves;
+	int every;
+} mover;
+
+static const relay_class mover_class = { "mover", NULL, 0 };
+
+static void mover_on_num(mover *self, const int *v)
+{
+	if (*v != self->next)
+		atomic_fetch_add(&self->out_of_order, 1);
+	self->next = *v + 1;
+	relay_thread *here = relay_thread_current();
+	if (here != relay_object_thread(&self->base))
+		atomic_fetch_add(&self->wrong_thread, 1);
+	if (*v % self->every == self->every - 1) {
+		relay_thread *to = here == self->a ? self->b : self->a;
+		if (relay_object_move_to_thread(&self->base, to) == 0)
+			atomic_fetch_add(&self->moves, 1);
+	}
+	atomic_fetch_add(&self->received, 1);
+}
+
+typedef struct producer {
+	mover *m;
+	int n;
+} producer;
+
+static void *produce(void *p)
+{
+	producer *pr = p;
+	for (int i = 0; i < pr->n; i++)
+		relay_emit(pr->m, num, &i);
+	return NULL;
+}
+
+static void test_O1_move_ping_pong_under_flood_keeps_order(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	relay_thread *a = start_thread("o1-ping");
+	relay_thread *b = start_thread("o1-pong");
+	mover *m = NULL;
+	assert_int_equal(relay_object_new(sizeof *m, &mover_class, NULL, &m), 0);
+	m->a = a;
+	m->b = b;
+	m->every = 97;
+	assert_int_equal(relay_connect(m, num, m, mover_on_num), 0);
+	assert_int_equal(relay_object_move_to_thread(&m->base, a), 0);
+
+	producer pr = { m, N };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, produce, &pr), 0);
+	pthread_join(th, NULL);
+	WAIT_UNTIL(atomic_load(&m->received) >= N);
+	/* Nothing more arrives. */
+	assert_int_equal(relay_thread_stop(a, SAFETY_MS), 0);
+	assert_int_equal(relay_thread_stop(b, SAFETY_MS), 0);
+	assert_int_equal(atomic_load(&m->received), N);
+	assert_int_equal(atomic_load(&m->out_of_order), 0);
+	assert_int_equal(atomic_load(&m->wrong_thread), 0);
+	assert_true(atomic_load(&m->moves) >= N / 97 - 1);
+	/* Its thread has finished: deleted right away. */
+	assert_int_equal(relay_object_delete_later(&m->base), 0);
+	assert_int_equal(relay_thread_destroy(a), 0);
+	assert_int_equal(relay_thread_destroy(b), 0);
+}
+
 /* ---------------------------------------------------------------------
  * O2: parent and child, destruction
  * --------------------------------------------------------------------- */
@@ -1264,6 +1374,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_O1_children_move_with_parent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O1_timers_move_with_object, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O1_pending_events_move_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_O1_pending_events_move_from_inside_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_O1_move_ping_pong_under_flood_keeps_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O2_parent_in_other_thread_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O2_destroy_parent_destroys_children, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O2_destroy_child_unlinks_from_parent, setup, teardown),
