@@ -8,6 +8,26 @@
  */
 #include "support.h"
 
+/* Checks made in helper threads (never a cmocka assert there: it would
+ * longjmp across threads); each test's teardown asserts none failed. */
+static atomic_long g_worker_errors;
+#define WCHECK(cond) \
+	do { \
+		if (!(cond)) { \
+			fprintf(stderr, "%s:%d: check failed in a helper thread: %s\n", \
+				__FILE__, __LINE__, #cond); \
+			atomic_fetch_add(&g_worker_errors, 1); \
+		} \
+	} while (0)
+
+static int check_worker_errors(void **state)
+{
+	(void)state;
+	long n = atomic_exchange(&g_worker_errors, 0);
+	assert_int_equal(n, 0);
+	return 0;
+}
+
 typedef struct obj {
 	relay_object base;
 	RELAY_SIGNAL(sig, int);
@@ -118,7 +138,7 @@ static void hold_wait_posted(hold *h, uint64_t n)
 	int64_t end = support_now_ms() + SUPPORT_TIMEOUT_MS;
 	relay_loop_stats st;
 	for (;;) {
-		assert_int_equal(relay_thread_stats(h->t, &st), 0);
+		WCHECK(relay_thread_stats(h->t, &st) == 0);
 		if (st.posted >= h->posted_at_entry + n)
 			return;
 		if (support_now_ms() > end)
@@ -249,6 +269,24 @@ static void test_D4_invoke_order_to_worker(void **state)
 	support_thread_stop(w);
 }
 
+/* relay_invoke to a thread that has not started: runs once it does. */
+static void test_D5_invoke_before_thread_starts_runs_after(void **state)
+{
+	(void)state;
+	relay_thread *w = NULL;
+	assert_int_equal(relay_thread_create("inv-late", NULL, &w), 0);
+	obj *ctx = obj_in(w, NULL);
+	rec r = { 0 };
+	assert_int_equal(relay_invoke(&ctx->base, fn_rec, &r, free_rec), 0);
+	assert_int_equal(atomic_load(&r.runs), 0);
+	assert_int_equal(relay_thread_start(w), 0);
+	assert_true(support_wait_count(&r.runs, 1, SUPPORT_TIMEOUT_MS));
+	assert_ptr_equal(atomic_load(&r.thread), w);
+	assert_int_equal(relay_object_delete_later(&ctx->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(atomic_load(&r.frees), 0);
+}
+
 static void test_D7_invoke_context_destroyed_frees_data(void **state)
 {
 	(void)state;
@@ -265,7 +303,7 @@ static void test_D7_invoke_context_destroyed_frees_data(void **state)
 
 static void hold_destroy_arg(hold *h)
 {
-	assert_int_equal(relay_object_destroy((relay_object *)h->arg), 0);
+	WCHECK(relay_object_destroy((relay_object *)h->arg) == 0);
 }
 
 static void test_D7_invoke_context_destroyed_in_its_thread_frees_data(void **state)
@@ -477,7 +515,7 @@ static void test_D8_invoke_blocking_finished_enotrunning(void **state)
 static void hold_wait_then_destroy(hold *h)
 {
 	hold_wait_posted(h, 1);
-	assert_int_equal(relay_object_destroy((relay_object *)h->arg), 0);
+	WCHECK(relay_object_destroy((relay_object *)h->arg) == 0);
 }
 
 static void test_D7_invoke_blocking_context_destroyed_enotdelivered(void **state)
@@ -565,7 +603,7 @@ static void hold_wait_then_disconnect(hold *h)
 {
 	hold_wait_posted(h, 1);
 	dis *d = h->arg;
-	assert_int_equal(relay_disconnect(d->c), 0);
+	WCHECK(relay_disconnect(d->c) == 0);
 }
 
 static void test_D7_blocking_emit_disconnected_enotdelivered(void **state)
@@ -639,24 +677,25 @@ int main(int argc, char **argv)
 {
 	support_set_args(argc, argv);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_D5_invoke_runs_in_context_thread),
-		cmocka_unit_test(test_D5_invoke_never_inside_call_same_thread),
-		cmocka_unit_test(test_D5_invoke_from_invoked_runs_next_pass),
-		cmocka_unit_test(test_D4_invoke_order_to_worker),
-		cmocka_unit_test(test_D7_invoke_context_destroyed_frees_data),
-		cmocka_unit_test(test_D7_invoke_context_destroyed_in_its_thread_frees_data),
-		cmocka_unit_test(test_D7_invoke_thread_ends_frees_data),
-		cmocka_unit_test(test_invoke_null_arguments_einval),
-		cmocka_unit_test(test_D8_invoke_blocking_returns_result),
-		cmocka_unit_test(test_D8_invoke_blocking_from_pthread_into_main),
-		cmocka_unit_test(test_D8_invoke_blocking_own_thread_edeadlock),
-		cmocka_unit_test(test_D8_invoke_blocking_own_worker_edeadlock),
-		cmocka_unit_test(test_D8_invoke_blocking_not_started_enotrunning),
-		cmocka_unit_test(test_D8_invoke_blocking_finished_enotrunning),
-		cmocka_unit_test(test_D7_invoke_blocking_context_destroyed_enotdelivered),
-		cmocka_unit_test(test_D7_blocking_emit_receiver_destroyed_enotdelivered),
-		cmocka_unit_test(test_D7_blocking_emit_disconnected_enotdelivered),
-		cmocka_unit_test(test_D7_invoke_blocking_thread_ends_enotdelivered),
+		cmocka_unit_test_teardown(test_D5_invoke_runs_in_context_thread, check_worker_errors),
+		cmocka_unit_test_teardown(test_D5_invoke_never_inside_call_same_thread, check_worker_errors),
+		cmocka_unit_test_teardown(test_D5_invoke_from_invoked_runs_next_pass, check_worker_errors),
+		cmocka_unit_test_teardown(test_D4_invoke_order_to_worker, check_worker_errors),
+		cmocka_unit_test_teardown(test_D5_invoke_before_thread_starts_runs_after, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_invoke_context_destroyed_frees_data, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_invoke_context_destroyed_in_its_thread_frees_data, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_invoke_thread_ends_frees_data, check_worker_errors),
+		cmocka_unit_test_teardown(test_invoke_null_arguments_einval, check_worker_errors),
+		cmocka_unit_test_teardown(test_D8_invoke_blocking_returns_result, check_worker_errors),
+		cmocka_unit_test_teardown(test_D8_invoke_blocking_from_pthread_into_main, check_worker_errors),
+		cmocka_unit_test_teardown(test_D8_invoke_blocking_own_thread_edeadlock, check_worker_errors),
+		cmocka_unit_test_teardown(test_D8_invoke_blocking_own_worker_edeadlock, check_worker_errors),
+		cmocka_unit_test_teardown(test_D8_invoke_blocking_not_started_enotrunning, check_worker_errors),
+		cmocka_unit_test_teardown(test_D8_invoke_blocking_finished_enotrunning, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_invoke_blocking_context_destroyed_enotdelivered, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_blocking_emit_receiver_destroyed_enotdelivered, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_blocking_emit_disconnected_enotdelivered, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_invoke_blocking_thread_ends_enotdelivered, check_worker_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

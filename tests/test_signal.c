@@ -10,6 +10,26 @@
  */
 #include "support.h"
 
+/* Checks made in helper threads (never a cmocka assert there: it would
+ * longjmp across threads); each test's teardown asserts none failed. */
+static atomic_long g_worker_errors;
+#define WCHECK(cond) \
+	do { \
+		if (!(cond)) { \
+			fprintf(stderr, "%s:%d: check failed in a helper thread: %s\n", \
+				__FILE__, __LINE__, #cond); \
+			atomic_fetch_add(&g_worker_errors, 1); \
+		} \
+	} while (0)
+
+static int check_worker_errors(void **state)
+{
+	(void)state;
+	long n = atomic_exchange(&g_worker_errors, 0);
+	assert_int_equal(n, 0);
+	return 0;
+}
+
 /* ----------------------------------------------------------------------
  * Payload types and copy/free hooks
  * ---------------------------------------------------------------------- */
@@ -199,7 +219,8 @@ typedef struct gate {
 	RELAY_SIGNAL(hold);
 	atomic_int entered;
 	atomic_int go;
-	atomic_long passes;
+	atomic_long passes;   /* completed runs of gate_on_hold */
+	long closing;         /* passes once the closing run completes (main only) */
 	void (*_Atomic then)(void *arg);
 	void *_Atomic arg;
 } gate;
@@ -232,17 +253,22 @@ static void gate_close(gate *g, void (*then)(void *), void *arg)
 	atomic_store(&g->entered, 0);
 	atomic_store(&g->arg, arg);
 	atomic_store(&g->then, then);
+	g->closing = atomic_load(&g->passes) + 1;
 	assert_int_equal(relay_emit(g, hold), 0);
 	assert_true(support_wait_flag(&g->entered, 1, SUPPORT_TIMEOUT_MS));
 }
 
+/* Let the held slot go on (running its callback), and wait until it has
+ * returned, so a later gate_sync counts only its own run. */
 static void gate_open(gate *g)
 {
 	atomic_store(&g->go, 1);
+	assert_true(support_wait_count(&g->passes, g->closing, SUPPORT_TIMEOUT_MS));
 }
 
 /* Wait until the gate's thread has handled everything the calling thread
- * posted to it before this call (FIFO from one thread to one thread). */
+ * posted to it before this call (FIFO from one thread to one thread).
+ * The gate must not be held (open it first). */
 static void gate_sync(gate *g)
 {
 	atomic_store(&g->go, 1);
@@ -347,7 +373,7 @@ static void test_D1_auto_queued_to_other_thread(void **state)
 static void move_to_main_cb(void *arg)
 {
 	recv *r = arg;
-	assert_int_equal(relay_object_move_to_thread(&r->base, relay_thread_main()), 0);
+	WCHECK(relay_object_move_to_thread(&r->base, relay_thread_main()) == 0);
 }
 
 static void test_D1_auto_follows_receiver_moved_after_connect(void **state)
@@ -431,7 +457,7 @@ static void d1_emit_in_worker(void *arg)
 {
 	d1w *x = arg;
 	int v = 21;
-	assert_int_equal(relay_emit(x->s, sig, &v), 0);
+	WCHECK(relay_emit(x->s, sig, &v) == 0);
 	x->during = atomic_load(&x->tw->calls);
 }
 
@@ -463,6 +489,56 @@ static void test_D1_auto_direct_in_worker_queued_to_main(void **state)
 	support_thread_stop(w);
 	recv_destroy(s);
 	recv_destroy(rm);
+}
+
+/* A receiver that is the child of a moved parent moves with it, and auto
+ * connections to the child follow (D1 with O1). */
+static void test_D1_auto_follows_child_moved_with_parent(void **state)
+{
+	(void)state;
+	tally t = { 0 };
+	relay_thread *w = support_thread_start("d1-child");
+	recv *s = recv_new(&t, 0);
+	recv *parent = recv_new(&t, 1);
+	recv *child = NULL;
+	assert_int_equal(relay_object_new(sizeof(*child), &recv_class, &parent->base, &child), 0);
+	child->t = &t;
+	assert_int_equal(relay_connect(s, sig, child, on_sig), 0);
+	int v = 1;
+	assert_int_equal(relay_emit(s, sig, &v), 0);
+	assert_int_equal(atomic_load(&t.calls), 1);                 /* direct */
+	assert_int_equal(relay_object_move_to_thread(&parent->base, w), 0);
+	assert_ptr_equal(relay_object_thread(&child->base), w);
+	v = 2;
+	assert_int_equal(relay_emit(s, sig, &v), 0);
+	assert_true(support_wait_count(&t.calls, 2, SUPPORT_TIMEOUT_MS));
+	assert_ptr_equal(atomic_load(&t.thread), w);                /* queued */
+	assert_int_equal(relay_object_delete_later(&parent->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(atomic_load(&t.finalized), 2);             /* parent + child */
+	assert_int_equal(atomic_load(&t.calls), 2);
+	recv_destroy(s);
+}
+
+/* Queued to a thread that has not started: kept, delivered once it runs. */
+static void test_D1_queued_before_thread_starts_delivered_after(void **state)
+{
+	(void)state;
+	tally t = { 0 };
+	relay_thread *w = NULL;
+	assert_int_equal(relay_thread_create("d1-late", NULL, &w), 0);
+	recv *s = recv_new(&t, 0);
+	recv *r = recv_in(w, &t, 1);
+	assert_int_equal(relay_connect(s, sig, r, on_sig_ordered), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(relay_emit(s, sig, &i), 0);
+	assert_int_equal(atomic_load(&t.calls), 0);
+	assert_int_equal(relay_thread_start(w), 0);
+	assert_true(support_wait_count(&t.calls, 3, SUPPORT_TIMEOUT_MS));
+	assert_int_equal(atomic_load(&t.order_errors), 0);
+	assert_int_equal(relay_object_delete_later(&r->base), 0);
+	support_thread_stop(w);
+	recv_destroy(s);
 }
 
 static void test_D1_forced_direct_runs_in_emitter(void **state)
@@ -912,7 +988,7 @@ static void test_D2_func_connection_dies_with_context(void **state)
  * the function are queued: they are dropped. */
 static void destroy_cb(void *arg)
 {
-	assert_int_equal(relay_object_destroy((relay_object *)arg), 0);
+	WCHECK(relay_object_destroy((relay_object *)arg) == 0);
 }
 
 static void test_D2_func_context_destroyed_drops_queued(void **state)
@@ -995,6 +1071,34 @@ static void test_D3_struct_payload_copied_cross_thread(void **state)
 	gate_free(g);
 	support_thread_stop(w);
 	recv_destroy(s);
+}
+
+/* A slot may ignore the payload: queued and direct both work. */
+static void on_sig_ignoring(recv *self)
+{
+	tally_note(self->t);
+}
+
+static void test_D3_slot_ignoring_payload(void **state)
+{
+	(void)state;
+	tally t = { 0 };
+	relay_thread *w = support_thread_start("d3-ign");
+	recv *s = recv_new(&t, 0);
+	recv *r = recv_new(&t, 1);
+	recv *rw = recv_in(w, &t, 2);
+	assert_int_equal(relay_connect(s, blobsig, r, on_sig_ignoring), 0);
+	assert_int_equal(relay_connect(s, blobsig, rw, on_sig_ignoring), 0);
+	assert_int_equal(relay_connect_ex(s, blobsig, r, on_sig_ignoring, RELAY_QUEUED, 0u, NULL), 0);
+	blob b = blob_make(3);
+	assert_int_equal(relay_emit(s, blobsig, &b), 0);
+	assert_int_equal(atomic_load(&t.calls) >= 1, 1);
+	assert_true(support_run_until_count(&t.calls, 3, SUPPORT_TIMEOUT_MS));
+	assert_int_equal(relay_object_delete_later(&rw->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(atomic_load(&t.calls), 3);
+	recv_destroy(s);
+	recv_destroy(r);
 }
 
 static void test_D3_copy_hooks_delivered_each_copy_freed_once(void **state)
@@ -1120,7 +1224,7 @@ static void test_D3_copy_hooks_thread_ends_with_queued(void **state)
 	}
 	assert_int_equal(relay_object_delete_later(&r->base), 0);
 	assert_int_equal(relay_object_delete_later(&g->base), 0);
-	gate_open(g);
+	atomic_store(&g->go, 1);   /* not gate_open: g is freed as the thread ends */
 	assert_int_equal(relay_thread_wait(w, SUPPORT_TIMEOUT_MS), 0);
 	/* Delivered or dropped, each copy freed exactly once. */
 	assert_int_equal(atomic_load(&g_frees), atomic_load(&g_copies));
@@ -1512,6 +1616,37 @@ static void test_D7_sender_destroyed_queued_still_arrive(void **state)
 	gate_free(g);
 	support_thread_stop(w);
 	recv_destroy(rm);
+}
+
+/* A receiver with no thread (detached) gets nothing; its copies are
+ * freed; moved back, it receives again. */
+static void test_D7_emit_to_detached_receiver_dropped(void **state)
+{
+	(void)state;
+	reset_globals();
+	tally t = { 0 };
+	recv *s = recv_new(&t, 0), *r = recv_new(&t, 1);
+	assert_int_equal(relay_signal_set_ops(s, msgsig, &msg_ops), 0);
+	assert_int_equal(relay_connect(s, sig, r, on_sig), 0);
+	assert_int_equal(relay_connect(s, msgsig, r, on_msg), 0);
+	assert_int_equal(relay_object_move_to_thread(&r->base, NULL), 0);
+	assert_null(relay_object_thread(&r->base));
+	int v = 1;
+	assert_int_equal(relay_emit(s, sig, &v), 0);
+	msg m = msg_make(1);
+	assert_int_equal(relay_emit(s, msgsig, &m), 0);
+	support_drain(10);
+	assert_int_equal(atomic_load(&t.calls), 0);
+	assert_int_equal(atomic_load(&g_frees), atomic_load(&g_copies));
+	assert_int_equal(relay_object_move_to_thread(&r->base, relay_thread_main()), 0);
+	assert_int_equal(relay_emit(s, sig, &v), 0);
+	assert_int_equal(atomic_load(&t.calls), 1);                 /* direct again */
+	assert_int_equal(relay_emit(s, msgsig, &m), 0);
+	assert_int_equal(atomic_load(&t.calls), 2);
+	free(m.s);
+	recv_destroy(s);
+	recv_destroy(r);
+	assert_int_equal(atomic_load(&g_frees), atomic_load(&g_copies));
 }
 
 /* Connecting to an object that is being destroyed is refused. */
@@ -2072,61 +2207,65 @@ int main(int argc, char **argv)
 {
 	support_set_args(argc, argv);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_D1_auto_direct_same_thread),
-		cmocka_unit_test(test_D1_auto_queued_to_other_thread),
-		cmocka_unit_test(test_D1_auto_follows_receiver_moved_after_connect),
-		cmocka_unit_test(test_D1_auto_ignores_sender_thread),
-		cmocka_unit_test(test_D1_auto_direct_in_worker_queued_to_main),
-		cmocka_unit_test(test_D1_forced_direct_runs_in_emitter),
-		cmocka_unit_test(test_D1_forced_queued_same_thread),
-		cmocka_unit_test(test_D1_forced_blocking_waits_for_slot),
-		cmocka_unit_test(test_D1_unique_refuses_duplicate),
-		cmocka_unit_test(test_D1_single_shot_fires_once),
-		cmocka_unit_test(test_D1_single_shot_queued_fires_once),
-		cmocka_unit_test(test_D1_single_shot_taken_before_slot_runs),
-		cmocka_unit_test(test_D1_single_shot_concurrent_emitters_once),
-		cmocka_unit_test(test_D1_single_shot_connect_while_emitting),
-		cmocka_unit_test(test_D1_bad_connection_type_einval),
-		cmocka_unit_test(test_D8_blocking_emit_own_thread_refused),
-		cmocka_unit_test(test_D8_blocking_emit_thread_not_started_refused),
-		cmocka_unit_test(test_D8_blocking_emit_thread_finished_refused),
-		cmocka_unit_test(test_D2_func_without_context_runs_in_emitter),
-		cmocka_unit_test(test_D2_func_with_context_runs_in_context_thread),
-		cmocka_unit_test(test_D2_func_connection_dies_with_context),
-		cmocka_unit_test(test_D2_func_context_destroyed_drops_queued),
-		cmocka_unit_test(test_D3_payload_copied_at_emit),
-		cmocka_unit_test(test_D3_struct_payload_copied_cross_thread),
-		cmocka_unit_test(test_D3_copy_hooks_delivered_each_copy_freed_once),
-		cmocka_unit_test(test_D3_direct_passes_emitter_value_no_copy),
-		cmocka_unit_test(test_D3_copy_hooks_queued_slot_sees_deep_copy),
-		cmocka_unit_test(test_D3_copy_hooks_dropped_each_copy_freed_once),
-		cmocka_unit_test(test_D3_copy_hooks_thread_ends_with_queued),
-		cmocka_unit_test(test_D3_copy_failure_enomem_skips_and_counts_dropped),
-		cmocka_unit_test(test_D4_order_main_to_worker_100k),
-		cmocka_unit_test(test_D4_order_per_emitting_thread_to_main),
-		cmocka_unit_test(test_D4_posted_during_delivery_waits_next_pass),
-		cmocka_unit_test(test_D4_self_posting_flood_does_not_starve_timer),
-		cmocka_unit_test(test_D5_queued_to_own_thread_not_inside_emit),
-		cmocka_unit_test(test_D6_disconnect_drops_queued),
-		cmocka_unit_test(test_D6_disconnect_drops_queued_same_thread),
-		cmocka_unit_test(test_D6_disconnect_receiver_drops_queued),
-		cmocka_unit_test(test_D7_receiver_destroyed_connections_gone),
-		cmocka_unit_test(test_D7_receiver_destroyed_in_its_thread_drops_queued),
-		cmocka_unit_test(test_D7_sender_destroyed_queued_still_arrive),
-		cmocka_unit_test(test_D7_connect_to_receiver_being_destroyed_refused),
-		cmocka_unit_test(test_D9_connect_during_emission_not_called),
-		cmocka_unit_test(test_D9_disconnect_during_emission_skips),
-		cmocka_unit_test(test_D9_disconnect_signal_during_emission),
-		cmocka_unit_test(test_D9_emit_during_emission),
-		cmocka_unit_test(test_D9_delete_later_own_receiver_during_emission),
-		cmocka_unit_test(test_D9_receiver_destroyed_during_emission_skipped),
-		cmocka_unit_test(test_D9_quit_loop_during_emission),
-		cmocka_unit_test(test_sender_inside_direct_and_queued_slots),
-		cmocka_unit_test(test_block_signals),
-		cmocka_unit_test(test_disconnect_signal_only_that_signal),
-		cmocka_unit_test(test_disconnect_receiver_all_senders),
-		cmocka_unit_test(test_emit_without_connections_returns_0),
-		cmocka_unit_test(test_null_arguments_einval),
+		cmocka_unit_test_teardown(test_D1_auto_direct_same_thread, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_auto_queued_to_other_thread, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_auto_follows_receiver_moved_after_connect, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_auto_ignores_sender_thread, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_auto_direct_in_worker_queued_to_main, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_auto_follows_child_moved_with_parent, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_queued_before_thread_starts_delivered_after, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_forced_direct_runs_in_emitter, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_forced_queued_same_thread, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_forced_blocking_waits_for_slot, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_unique_refuses_duplicate, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_single_shot_fires_once, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_single_shot_queued_fires_once, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_single_shot_taken_before_slot_runs, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_single_shot_concurrent_emitters_once, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_single_shot_connect_while_emitting, check_worker_errors),
+		cmocka_unit_test_teardown(test_D1_bad_connection_type_einval, check_worker_errors),
+		cmocka_unit_test_teardown(test_D8_blocking_emit_own_thread_refused, check_worker_errors),
+		cmocka_unit_test_teardown(test_D8_blocking_emit_thread_not_started_refused, check_worker_errors),
+		cmocka_unit_test_teardown(test_D8_blocking_emit_thread_finished_refused, check_worker_errors),
+		cmocka_unit_test_teardown(test_D2_func_without_context_runs_in_emitter, check_worker_errors),
+		cmocka_unit_test_teardown(test_D2_func_with_context_runs_in_context_thread, check_worker_errors),
+		cmocka_unit_test_teardown(test_D2_func_connection_dies_with_context, check_worker_errors),
+		cmocka_unit_test_teardown(test_D2_func_context_destroyed_drops_queued, check_worker_errors),
+		cmocka_unit_test_teardown(test_D3_payload_copied_at_emit, check_worker_errors),
+		cmocka_unit_test_teardown(test_D3_struct_payload_copied_cross_thread, check_worker_errors),
+		cmocka_unit_test_teardown(test_D3_slot_ignoring_payload, check_worker_errors),
+		cmocka_unit_test_teardown(test_D3_copy_hooks_delivered_each_copy_freed_once, check_worker_errors),
+		cmocka_unit_test_teardown(test_D3_direct_passes_emitter_value_no_copy, check_worker_errors),
+		cmocka_unit_test_teardown(test_D3_copy_hooks_queued_slot_sees_deep_copy, check_worker_errors),
+		cmocka_unit_test_teardown(test_D3_copy_hooks_dropped_each_copy_freed_once, check_worker_errors),
+		cmocka_unit_test_teardown(test_D3_copy_hooks_thread_ends_with_queued, check_worker_errors),
+		cmocka_unit_test_teardown(test_D3_copy_failure_enomem_skips_and_counts_dropped, check_worker_errors),
+		cmocka_unit_test_teardown(test_D4_order_main_to_worker_100k, check_worker_errors),
+		cmocka_unit_test_teardown(test_D4_order_per_emitting_thread_to_main, check_worker_errors),
+		cmocka_unit_test_teardown(test_D4_posted_during_delivery_waits_next_pass, check_worker_errors),
+		cmocka_unit_test_teardown(test_D4_self_posting_flood_does_not_starve_timer, check_worker_errors),
+		cmocka_unit_test_teardown(test_D5_queued_to_own_thread_not_inside_emit, check_worker_errors),
+		cmocka_unit_test_teardown(test_D6_disconnect_drops_queued, check_worker_errors),
+		cmocka_unit_test_teardown(test_D6_disconnect_drops_queued_same_thread, check_worker_errors),
+		cmocka_unit_test_teardown(test_D6_disconnect_receiver_drops_queued, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_receiver_destroyed_connections_gone, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_receiver_destroyed_in_its_thread_drops_queued, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_sender_destroyed_queued_still_arrive, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_emit_to_detached_receiver_dropped, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_connect_to_receiver_being_destroyed_refused, check_worker_errors),
+		cmocka_unit_test_teardown(test_D9_connect_during_emission_not_called, check_worker_errors),
+		cmocka_unit_test_teardown(test_D9_disconnect_during_emission_skips, check_worker_errors),
+		cmocka_unit_test_teardown(test_D9_disconnect_signal_during_emission, check_worker_errors),
+		cmocka_unit_test_teardown(test_D9_emit_during_emission, check_worker_errors),
+		cmocka_unit_test_teardown(test_D9_delete_later_own_receiver_during_emission, check_worker_errors),
+		cmocka_unit_test_teardown(test_D9_receiver_destroyed_during_emission_skipped, check_worker_errors),
+		cmocka_unit_test_teardown(test_D9_quit_loop_during_emission, check_worker_errors),
+		cmocka_unit_test_teardown(test_sender_inside_direct_and_queued_slots, check_worker_errors),
+		cmocka_unit_test_teardown(test_block_signals, check_worker_errors),
+		cmocka_unit_test_teardown(test_disconnect_signal_only_that_signal, check_worker_errors),
+		cmocka_unit_test_teardown(test_disconnect_receiver_all_senders, check_worker_errors),
+		cmocka_unit_test_teardown(test_emit_without_connections_returns_0, check_worker_errors),
+		cmocka_unit_test_teardown(test_null_arguments_einval, check_worker_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
