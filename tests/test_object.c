@@ -898,6 +898,31 @@ static void test_O2_destroy_parent_destroys_children(void **state)
 	relay_weak_clear(&g_fin_weak);
 }
 
+static atomic_int g_reentrant_rc = 12345, g_reentrant_dl_rc = 12345;
+static void destroy_again(void *data)
+{
+	relay_object *self = data;
+	atomic_store(&g_reentrant_rc, relay_object_destroy(self));
+	atomic_store(&g_reentrant_dl_rc, relay_object_delete_later(self));
+}
+
+static void test_O2_reentrant_destroy_during_destruction(void **state)
+{
+	(void)state;
+	atomic_store(&g_reentrant_rc, 12345);
+	atomic_store(&g_reentrant_dl_rc, 12345);
+	obj *o = new_obj(NULL, 1);
+	obj *c = new_obj(&o->base, 2);
+	assert_int_equal(relay_connect_func(&o->base, destroyed, destroy_again, &o->base), 0);
+	assert_int_equal(relay_connect_func(&c->base, destroyed, destroy_again, &c->base), 0);
+	assert_int_equal(relay_object_destroy(&o->base), 0);
+	assert_int_equal(atomic_load(&g_reentrant_rc), 0);
+	assert_int_equal(atomic_load(&g_reentrant_dl_rc), 0);
+	for (int i = 0; i < 5; i++)
+		relay_loop_run_once(0);
+	assert_int_equal(atomic_load(&g_fin_count), 2);
+}
+
 static void test_O2_destroy_child_unlinks_from_parent(void **state)
 {
 	(void)state;
@@ -1378,6 +1403,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_O1_move_ping_pong_under_flood_keeps_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O2_parent_in_other_thread_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O2_destroy_parent_destroys_children, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_O2_reentrant_destroy_during_destruction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O2_destroy_child_unlinks_from_parent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O2_destroy_from_other_thread_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O2_delete_later_runs_in_owner_thread_next_pass, setup, teardown),
