@@ -536,6 +536,126 @@ static void test_D6_D7_stress_connect_cut_destroy(void **state)
 }
 
 /* ======================================================================
+ * D6 for direct calls in other threads: a generation scheme
+ *
+ * Emitter i publishes its emit number k in started[i] BEFORE calling
+ * relay_emit and passes k in the payload. After relay_disconnect(c)
+ * returns, the cutter reads every started[i] into c's cut_gen[i], then
+ * sets c's cut flag. A call of c's slot from emit k > cut_gen[i] is a
+ * violation: that emit began after the cutter read started[i], hence
+ * after relay_disconnect returned. (A call from an emit that began
+ * earlier may legitimately still be running or about to run.)
+ * ====================================================================== */
+
+enum { GEN_MAX_RECS = 1 << 16, GEN_BATCH = 8 };
+
+typedef struct gpay {
+	int emitter;
+	long gen;
+} gpay;
+
+typedef struct grec {
+	atomic_int cut_set;
+	atomic_long cut_gen[MAX_PRODUCERS];
+	atomic_long calls;
+} grec;
+
+typedef struct gsnd {
+	relay_object base;
+	RELAY_SIGNAL(data, gpay);
+} gsnd;
+
+static grec g_grecs[GEN_MAX_RECS];
+static atomic_long g_started[MAX_PRODUCERS];
+static atomic_long g_gen_violations, g_gen_calls, g_gen_errors;
+static atomic_int g_gen_stop;
+
+static void gen_fn(void *data, const gpay *p)
+{
+	grec *r = data;
+	atomic_fetch_add(&g_gen_calls, 1);
+	atomic_fetch_add(&r->calls, 1);
+	if (atomic_load_explicit(&r->cut_set, memory_order_acquire) &&
+	    p->gen > atomic_load_explicit(&r->cut_gen[p->emitter], memory_order_relaxed))
+		atomic_fetch_add(&g_gen_violations, 1);
+}
+
+typedef struct gemitter {
+	gsnd *s;
+	int id;
+} gemitter;
+
+static void *gen_emitter_main(void *arg)
+{
+	gemitter *e = arg;
+	long k = 0;
+	while (!atomic_load(&g_gen_stop)) {
+		k++;
+		/* published before the emit begins (seq_cst store) */
+		atomic_store(&g_started[e->id], k);
+		gpay v = { e->id, k };
+		if (relay_emit(e->s, data, &v) != 0)
+			atomic_fetch_add(&g_gen_errors, 1);
+	}
+	return NULL;
+}
+
+static void test_D6_stress_direct_disconnect_generations(void **state)
+{
+	(void)state;
+	static const relay_class gsnd_class = { "gsnd", NULL, 0 };
+	int ne = (int)p_producers();
+	if (ne < 1) ne = 1;
+	if (ne > MAX_PRODUCERS) ne = MAX_PRODUCERS;
+	memset(g_grecs, 0, sizeof g_grecs);
+	for (int i = 0; i < MAX_PRODUCERS; i++)
+		atomic_store(&g_started[i], 0);
+	atomic_store(&g_gen_violations, 0);
+	atomic_store(&g_gen_calls, 0);
+	atomic_store(&g_gen_errors, 0);
+	atomic_store(&g_gen_stop, 0);
+
+	gsnd *s = NULL;
+	assert_int_equal(relay_object_new(sizeof(*s), &gsnd_class, NULL, &s), 0);
+	gemitter em[MAX_PRODUCERS];
+	pthread_t th[MAX_PRODUCERS];
+	for (int i = 0; i < ne; i++) {
+		em[i] = (gemitter){ s, i };
+		assert_int_equal(pthread_create(&th[i], NULL, gen_emitter_main, &em[i]), 0);
+	}
+	int64_t deadline = support_now_ms() + p_ms();
+	int nrec = 0;
+	long cuts = 0;
+	while (support_now_ms() < deadline && nrec + GEN_BATCH <= GEN_MAX_RECS) {
+		relay_connection ids[GEN_BATCH];
+		grec *recs[GEN_BATCH];
+		for (int b = 0; b < GEN_BATCH; b++) {
+			recs[b] = &g_grecs[nrec++];
+			assert_int_equal(relay_connect_func_ex(s, data, NULL, gen_fn, recs[b], RELAY_DIRECT,
+							       0u, &ids[b]), 0);
+		}
+		sched_yield();
+		for (int b = 0; b < GEN_BATCH; b++) {
+			assert_int_equal(relay_disconnect(ids[b]), 0);
+			for (int i = 0; i < ne; i++)
+				atomic_store_explicit(&recs[b]->cut_gen[i], atomic_load(&g_started[i]),
+						      memory_order_relaxed);
+			atomic_store_explicit(&recs[b]->cut_set, 1, memory_order_release);
+			cuts++;
+		}
+	}
+	atomic_store(&g_gen_stop, 1);
+	for (int i = 0; i < ne; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	print_message("direct generations: %ld cuts, %ld slot calls\n", cuts,
+		      atomic_load(&g_gen_calls));
+	assert_int_equal(atomic_load(&g_gen_errors), 0);
+	assert_int_equal(atomic_load(&g_gen_violations), 0);
+	assert_true(cuts > 0);
+	assert_int_equal(relay_object_destroy(&s->base), 0);
+}
+
+/* ======================================================================
  * Wake-ups: ping-pong between two loops (a lost wake-up is a hang)
  * ====================================================================== */
 
@@ -732,6 +852,7 @@ int main(int argc, char **argv)
 	support_set_args(argc, argv);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_D6_D7_stress_connect_cut_destroy),
+		cmocka_unit_test(test_D6_stress_direct_disconnect_generations),
 		cmocka_unit_test(test_D4_stress_ping_pong_wakeups),
 		cmocka_unit_test(test_D1_stress_concurrent_blocking_invokes),
 	};
