@@ -504,6 +504,56 @@ static void test_D8_invoke_blocking_finished_enotrunning(void **state)
 	assert_int_equal(atomic_load(&r.runs), 0);
 }
 
+/* fn destroys its own context: it ran, so the call is delivered. */
+typedef struct selfkill {
+	relay_object *ctx;
+	int destroy_rc;
+} selfkill;
+
+static int fn_destroy_ctx(void *data)
+{
+	selfkill *k = data;
+	k->destroy_rc = relay_object_destroy(k->ctx);
+	return 5;
+}
+
+static void test_D7_invoke_blocking_fn_destroys_context_still_delivered(void **state)
+{
+	(void)state;
+	atomic_long fin = 0;
+	relay_thread *w = support_thread_start("inv-self");
+	obj *ctx = obj_in(w, &fin);
+	selfkill k = { &ctx->base, 1 };
+	int result = -1;
+	assert_int_equal(relay_invoke_blocking(&ctx->base, fn_destroy_ctx, &k, &result), 0);
+	assert_int_equal(result, 5);
+	assert_int_equal(k.destroy_rc, 0);
+	assert_int_equal(atomic_load(&fin), 1);
+	support_thread_stop(w);
+}
+
+/* An invoked function is not a slot: relay_sender() is NULL there. */
+static _Atomic(relay_object *) g_inv_sender;
+static atomic_int g_inv_ran;
+static void fn_sender(void *data)
+{
+	(void)data;
+	atomic_store(&g_inv_sender, relay_sender());
+	atomic_store(&g_inv_ran, 1);
+}
+
+static void test_invoke_sender_is_null(void **state)
+{
+	(void)state;
+	obj *ctx = obj_new(NULL);
+	atomic_store(&g_inv_sender, &ctx->base);
+	atomic_store(&g_inv_ran, 0);
+	assert_int_equal(relay_invoke(&ctx->base, fn_sender, NULL, NULL), 0);
+	assert_true(support_run_until_flag(&g_inv_ran, SUPPORT_TIMEOUT_MS));
+	assert_null(atomic_load(&g_inv_sender));
+	assert_int_equal(relay_object_destroy(&ctx->base), 0);
+}
+
 /* ======================================================================
  * D7: blocking calls released with RELAY_ENOTDELIVERED
  * ====================================================================== */
@@ -692,6 +742,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D8_invoke_blocking_own_worker_edeadlock, check_worker_errors),
 		cmocka_unit_test_teardown(test_D8_invoke_blocking_not_started_enotrunning, check_worker_errors),
 		cmocka_unit_test_teardown(test_D8_invoke_blocking_finished_enotrunning, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_invoke_blocking_fn_destroys_context_still_delivered, check_worker_errors),
+		cmocka_unit_test_teardown(test_invoke_sender_is_null, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_invoke_blocking_context_destroyed_enotdelivered, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_blocking_emit_receiver_destroyed_enotdelivered, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_blocking_emit_disconnected_enotdelivered, check_worker_errors),

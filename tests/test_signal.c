@@ -590,6 +590,7 @@ static void test_D1_forced_blocking_waits_for_slot(void **state)
 		assert_int_equal(atomic_load(&t.calls), i);
 		assert_int_equal(atomic_load(&t.last), 100 + i);
 		assert_ptr_equal(atomic_load(&t.thread), w);
+		assert_ptr_equal(atomic_load(&t.sender), &s->base);
 	}
 	assert_int_equal(relay_object_delete_later(&r->base), 0);
 	support_thread_stop(w);
@@ -1972,6 +1973,37 @@ static void test_D9_quit_loop_during_emission(void **state)
 	recv_destroy(x.s);
 }
 
+/* The ready-made slots: delete_later and quit, connected to signals (one
+ * with a payload the slot ignores). */
+static void test_D9_ready_made_slots_delete_later_and_quit(void **state)
+{
+	(void)state;
+	tally t = { 0 }, tw = { 0 };
+	relay_thread *w = support_thread_start("d9-ready");
+	recv *s = recv_new(&t, 0);
+	recv *victim = recv_new(&t, 1);
+	recv *rw = recv_in(w, &tw, 2);
+	assert_int_equal(relay_connect(s, sig, &victim->base, relay_slot_delete_later), 0);
+	assert_int_equal(relay_connect(s, sig, victim, on_sig), 0);
+	int v = 1;
+	assert_int_equal(relay_emit(s, sig, &v), 0);
+	assert_int_equal(atomic_load(&t.calls), 1);      /* the emission went on */
+	assert_int_equal(atomic_load(&t.finalized), 0);  /* deferred */
+	assert_true(support_run_until_count(&t.finalized, 1, SUPPORT_TIMEOUT_MS));
+
+	/* quit the worker through a signal; the handle lives in main, so the
+	 * slot runs here, and the worker's loop ends. */
+	assert_int_equal(relay_connect(s, ping, w, relay_slot_quit), 0);
+	assert_int_equal(relay_connect(s, ping, rw, on_ping), 0);   /* queued */
+	assert_int_equal(relay_object_delete_later(&rw->base), 0);
+	assert_int_equal(relay_emit(s, ping), 0);
+	assert_int_equal(relay_thread_wait(w, SUPPORT_TIMEOUT_MS), 0);
+	assert_true(relay_thread_is_finished(w));
+	assert_true(atomic_load(&tw.calls) <= 1);
+	assert_int_equal(relay_thread_destroy(w), 0);
+	recv_destroy(s);
+}
+
 /* ======================================================================
  * relay_sender, block_signals, disconnect_signal / _receiver, misc
  * ====================================================================== */
@@ -2260,6 +2292,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D9_delete_later_own_receiver_during_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_receiver_destroyed_during_emission_skipped, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_quit_loop_during_emission, check_worker_errors),
+		cmocka_unit_test_teardown(test_D9_ready_made_slots_delete_later_and_quit, check_worker_errors),
 		cmocka_unit_test_teardown(test_sender_inside_direct_and_queued_slots, check_worker_errors),
 		cmocka_unit_test_teardown(test_block_signals, check_worker_errors),
 		cmocka_unit_test_teardown(test_disconnect_signal_only_that_signal, check_worker_errors),
