@@ -636,6 +636,8 @@ static void test_D7_blocking_emit_receiver_destroyed_enotdelivered(void **state)
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(b.rc, RELAY_ENOTDELIVERED);
 	assert_int_equal(atomic_load(&g_slot_calls), 0);
+	/* the waiter may be released before the receiver's finalizer ran */
+	assert_true(support_wait_flag(&h.left, 1, SUPPORT_TIMEOUT_MS));
 	assert_int_equal(atomic_load(&fin), 1);
 	assert_int_equal(relay_object_delete_later(&keeper->base), 0);
 	support_thread_stop(w);
@@ -672,6 +674,7 @@ static void test_D7_blocking_emit_disconnected_enotdelivered(void **state)
 	int v = 1;
 	assert_int_equal(relay_emit(s, sig, &v), RELAY_ENOTDELIVERED);
 	assert_int_equal(atomic_load(&g_slot_calls), 0);
+	assert_true(support_wait_flag(&h.left, 1, SUPPORT_TIMEOUT_MS));
 	assert_int_equal(relay_object_delete_later(&r->base), 0);
 	assert_int_equal(relay_object_delete_later(&keeper->base), 0);
 	support_thread_stop(w);
