@@ -30,7 +30,7 @@ static long parse_long(const char *s, const char *prog, const char *flag, long d
 	char *end;
 	errno = 0;
 	long v = strtol(s, &end, 10);
-	if (errno || *end || v <= 0)
+	if (errno || *end || v < 0)
 		usage(prog, flag, def);
 	return v;
 }
@@ -75,6 +75,8 @@ void bench_parse(int argc, char **argv, struct bench_args *a,
 			usage(argv[0], count_flag, count_default);
 		}
 	}
+	if (a->count <= 0 || a->producers <= 0)
+		usage(argv[0], count_flag, count_default);
 	if (a->quick && !counted)
 		a->count = count_default / 20 > 0 ? count_default / 20 : 1;
 }

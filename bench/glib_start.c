@@ -1,0 +1,91 @@
+/*
+ * glib_start.c - case E for GLib: from g_thread_new to the new thread's
+ * notification (g_main_context_invoke to the main context) running in
+ * the main thread's loop. The new thread makes its own GMainContext and
+ * GMainLoop and runs it, as a loop thread does; it is quit and joined
+ * after the notification. --pin same|none.
+ */
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+
+struct started {
+	GMainContext *ctx;        /* the new thread's, set before notifying */
+	GMainLoop *loop;
+	bool got;                 /* main thread only */
+	uint64_t at_ns;
+};
+
+static gboolean on_started(gpointer data)
+{
+	struct started *s = data;
+	s->at_ns = bench_now_ns();
+	s->got = true;
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean quit_loop(gpointer data)
+{
+	g_main_loop_quit(data);
+	return G_SOURCE_REMOVE;
+}
+
+static gpointer thread_main(gpointer data)
+{
+	struct started *s = data;
+	GMainContext *ctx = g_main_context_new();
+	GMainLoop *loop = g_main_loop_new(ctx, FALSE);
+
+	g_main_context_push_thread_default(ctx);
+	s->ctx = ctx;
+	s->loop = loop;
+	g_main_context_invoke(NULL, on_started, s);   /* NULL: the main context */
+	g_main_loop_run(loop);
+	g_main_context_pop_thread_default(ctx);
+	g_main_loop_unref(loop);
+	g_main_context_unref(ctx);
+	return NULL;
+}
+
+static uint64_t start_once(void)
+{
+	struct started s = { 0 };
+
+	uint64_t t0 = bench_now_ns();
+	GThread *t = g_thread_new("started", thread_main, &s);
+	while (!s.got) {
+		if (bench_now_ns() - t0 > 10000000000ull)
+			bench_fail("glib: not notified within 10 s");
+		g_main_context_iteration(NULL, TRUE);
+	}
+	/* The invoke ran after s.ctx was set: it is visible here. */
+	g_main_context_invoke(s.ctx, quit_loop, s.loop);
+	g_thread_join(t);
+	return s.at_ns - t0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_args args;
+	struct bench_lat lat;
+
+	bench_parse(argc, argv, &args, "iterations", 1000);
+	bench_watchdog(60);
+	const char *variant = args.variant ? args.variant : "gthread-loop";
+	if (strcmp(variant, "gthread-loop"))
+		bench_fail("unknown variant %s", variant);
+	bench_pin_apply(args.pin, 0);
+	g_main_context_acquire(g_main_context_default());
+	bench_lat_init(&lat, args.count);
+	for (long i = 0; i < 10; i++)
+		start_once();
+	for (long i = 0; i < args.count; i++)
+		bench_lat_add(&lat, start_once());
+
+	char keys[64];
+	snprintf(keys, sizeof keys, "variant=%s pin=%s", variant, args.pin);
+	bench_lat_report(&lat, &args, "E", "glib", keys);
+	return 0;
+}
