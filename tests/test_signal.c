@@ -965,6 +965,29 @@ static void test_D2_func_with_context_runs_in_context_thread(void **state)
 	recv_destroy(s);
 }
 
+/* The context moves: the function follows it to its new thread. */
+static void test_D2_func_follows_moved_context(void **state)
+{
+	(void)state;
+	tally t = { 0 };
+	fnrec f = { 0 };
+	relay_thread *w = support_thread_start("d2-move");
+	recv *s = recv_new(&t, 0);
+	recv *ctx = recv_new(&t, 1);
+	assert_int_equal(relay_connect_func_ex(s, sig, ctx, fn_rec, &f, RELAY_AUTO, 0u, NULL), 0);
+	int v = 1;
+	assert_int_equal(relay_emit(s, sig, &v), 0);
+	assert_int_equal(atomic_load(&f.calls), 1);
+	assert_ptr_equal(atomic_load(&f.thread), relay_thread_main());
+	assert_int_equal(relay_object_move_to_thread(&ctx->base, w), 0);
+	assert_int_equal(relay_emit(s, sig, &v), 0);
+	assert_true(support_wait_count(&f.calls, 2, SUPPORT_TIMEOUT_MS));
+	assert_ptr_equal(atomic_load(&f.thread), w);
+	assert_int_equal(relay_object_delete_later(&ctx->base), 0);
+	support_thread_stop(w);
+	recv_destroy(s);
+}
+
 static void test_D2_func_connection_dies_with_context(void **state)
 {
 	(void)state;
@@ -1233,6 +1256,32 @@ static void test_D3_copy_hooks_thread_ends_with_queued(void **state)
 	assert_int_equal(relay_thread_destroy(w), 0);
 	recv_destroy(s);
 	assert_int_equal(atomic_load(&g_frees), atomic_load(&g_copies));
+}
+
+/* Blocking connections copy too; each copy freed once. */
+static void test_D3_copy_hooks_blocking(void **state)
+{
+	(void)state;
+	reset_globals();
+	tally t = { 0 };
+	relay_thread *w = support_thread_start("d3-blk");
+	recv *s = recv_new(&t, 0);
+	recv *r = recv_in(w, &t, 1);
+	assert_int_equal(relay_signal_set_ops(s, msgsig, &msg_ops), 0);
+	assert_int_equal(relay_connect_ex(s, msgsig, r, on_msg, RELAY_BLOCKING, 0u, NULL), 0);
+	for (int i = 0; i < 10; i++) {
+		msg m = msg_make(i);
+		assert_int_equal(relay_emit(s, msgsig, &m), 0);
+		assert_int_equal(atomic_load(&t.calls), i + 1);
+		assert_ptr_not_equal(atomic_load(&t.last_str), m.s);
+		free(m.s);
+	}
+	assert_int_equal(atomic_load(&t.bad_payload), 0);
+	assert_int_equal(relay_object_delete_later(&r->base), 0);
+	support_thread_stop(w);
+	recv_destroy(s);
+	assert_int_equal(atomic_load(&g_copies), 10);
+	assert_int_equal(atomic_load(&g_frees), 10);
 }
 
 static void test_D3_copy_failure_enomem_skips_and_counts_dropped(void **state)
@@ -1510,6 +1559,72 @@ static void test_D6_disconnect_drops_queued_same_thread(void **state)
 	recv_destroy(r);
 }
 
+/* A queued slot disconnects its own connection: the rest of the batch
+ * already posted for it is dropped, even within the same loop pass. */
+typedef struct selfcut {
+	relay_connection c;
+	atomic_int rc;
+} selfcut;
+
+static void on_sig_cut_self(recv *self, const int *v)
+{
+	selfcut *x = self->user;
+	on_sig(self, v);
+	atomic_store(&x->rc, relay_disconnect(x->c));
+}
+
+static void test_D6_disconnect_in_slot_drops_rest_of_batch(void **state)
+{
+	(void)state;
+	tally t = { 0 };
+	recv *s = recv_new(&t, 0), *r = recv_new(&t, 1);
+	selfcut x = { 0 };
+	r->user = &x;
+	assert_int_equal(relay_connect_ex(s, sig, r, on_sig_cut_self, RELAY_QUEUED, 0u, &x.c), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(relay_emit(s, sig, &i), 0);
+	support_drain(10);
+	assert_int_equal(atomic_load(&t.calls), 1);
+	assert_int_equal(atomic_load(&t.last), 0);
+	assert_int_equal(atomic_load(&x.rc), 0);
+	recv_destroy(s);
+	recv_destroy(r);
+}
+
+/* A queued slot destroys another receiver of the same thread whose
+ * events are in the same batch: they are not delivered (D7). */
+static void on_sig_destroy_user(recv *self, const int *v)
+{
+	on_sig(self, v);
+	recv *victim = self->user;
+	if (victim) {
+		self->user = NULL;
+		assert_int_equal(relay_object_destroy(&victim->base), 0);
+	}
+}
+
+static void test_D7_receiver_destroyed_mid_batch(void **state)
+{
+	(void)state;
+	tally ta = { 0 }, tv = { 0 };
+	recv *s = recv_new(&ta, 0);
+	recv *a = recv_new(&ta, 1);
+	recv *victim = recv_new(&tv, 2);
+	a->user = victim;
+	assert_int_equal(relay_connect_ex(s, sig, a, on_sig_destroy_user, RELAY_QUEUED, 0u, NULL), 0);
+	assert_int_equal(relay_connect_ex(s, other, victim, on_sig, RELAY_QUEUED, 0u, NULL), 0);
+	int v = 1;
+	assert_int_equal(relay_emit(s, sig, &v), 0);      /* a first: destroys victim */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(relay_emit(s, other, &i), 0);
+	support_drain(10);
+	assert_int_equal(atomic_load(&ta.calls), 1);
+	assert_int_equal(atomic_load(&tv.finalized), 1);
+	assert_int_equal(atomic_load(&tv.calls), 0);
+	recv_destroy(s);
+	recv_destroy(a);
+}
+
 static void test_D6_disconnect_receiver_drops_queued(void **state)
 {
 	(void)state;
@@ -1648,6 +1763,33 @@ static void test_D7_emit_to_detached_receiver_dropped(void **state)
 	recv_destroy(s);
 	recv_destroy(r);
 	assert_int_equal(atomic_load(&g_frees), atomic_load(&g_copies));
+}
+
+/* Connecting from a sender that is being destroyed: refused, or at least
+ * cut with it (nothing leaks, LSan checks). */
+typedef struct d7snd {
+	recv *s, *r;
+	atomic_int rc;
+} d7snd;
+
+static void d7_sender_dying(void *data)
+{
+	d7snd *x = data;
+	atomic_store(&x->rc, relay_connect(x->s, sig, x->r, on_sig));
+}
+
+static void test_D7_connect_from_sender_being_destroyed(void **state)
+{
+	(void)state;
+	tally t = { 0 };
+	recv *s = recv_new(&t, 0), *r = recv_new(&t, 1);
+	d7snd x = { s, r, 1 };
+	assert_int_equal(relay_connect_func(&s->base, destroyed, d7_sender_dying, &x), 0);
+	recv_destroy(s);
+	int rc = atomic_load(&x.rc);
+	assert_true(rc == RELAY_EDESTROYED || rc == 0);
+	assert_int_equal(atomic_load(&t.calls), 0);
+	recv_destroy(r);
 }
 
 /* Connecting to an object that is being destroyed is refused. */
@@ -2262,6 +2404,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D2_func_without_context_runs_in_emitter, check_worker_errors),
 		cmocka_unit_test_teardown(test_D2_func_with_context_runs_in_context_thread, check_worker_errors),
 		cmocka_unit_test_teardown(test_D2_func_connection_dies_with_context, check_worker_errors),
+		cmocka_unit_test_teardown(test_D2_func_follows_moved_context, check_worker_errors),
 		cmocka_unit_test_teardown(test_D2_func_context_destroyed_drops_queued, check_worker_errors),
 		cmocka_unit_test_teardown(test_D3_payload_copied_at_emit, check_worker_errors),
 		cmocka_unit_test_teardown(test_D3_struct_payload_copied_cross_thread, check_worker_errors),
@@ -2272,6 +2415,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D3_copy_hooks_dropped_each_copy_freed_once, check_worker_errors),
 		cmocka_unit_test_teardown(test_D3_copy_hooks_thread_ends_with_queued, check_worker_errors),
 		cmocka_unit_test_teardown(test_D3_copy_failure_enomem_skips_and_counts_dropped, check_worker_errors),
+		cmocka_unit_test_teardown(test_D3_copy_hooks_blocking, check_worker_errors),
 		cmocka_unit_test_teardown(test_D4_order_main_to_worker_100k, check_worker_errors),
 		cmocka_unit_test_teardown(test_D4_order_per_emitting_thread_to_main, check_worker_errors),
 		cmocka_unit_test_teardown(test_D4_posted_during_delivery_waits_next_pass, check_worker_errors),
@@ -2280,11 +2424,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D6_disconnect_drops_queued, check_worker_errors),
 		cmocka_unit_test_teardown(test_D6_disconnect_drops_queued_same_thread, check_worker_errors),
 		cmocka_unit_test_teardown(test_D6_disconnect_receiver_drops_queued, check_worker_errors),
+		cmocka_unit_test_teardown(test_D6_disconnect_in_slot_drops_rest_of_batch, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_receiver_destroyed_mid_batch, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_receiver_destroyed_connections_gone, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_receiver_destroyed_in_its_thread_drops_queued, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_sender_destroyed_queued_still_arrive, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_emit_to_detached_receiver_dropped, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_connect_to_receiver_being_destroyed_refused, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_connect_from_sender_being_destroyed, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_connect_during_emission_not_called, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_disconnect_during_emission_skips, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_disconnect_signal_during_emission, check_worker_errors),
