@@ -682,6 +682,42 @@ static void test_D7_blocking_emit_disconnected_enotdelivered(void **state)
 	assert_int_equal(atomic_load(&g_slot_calls), 0);
 }
 
+/* The receiver of a pending blocking emit is detached (moved to no
+ * thread) in its own thread: the event cannot be delivered, the emitter
+ * must be released (never a hang). */
+static void hold_wait_then_detach(hold *h)
+{
+	hold_wait_posted(h, 1);
+	WCHECK(relay_object_move_to_thread((relay_object *)h->arg, NULL) == 0);
+}
+
+static void test_D7_blocking_emit_receiver_detached_released(void **state)
+{
+	(void)state;
+	atomic_store(&g_slot_calls, 0);
+	relay_thread *w = support_thread_start("emit-det");
+	obj *keeper = obj_in(w, NULL);
+	obj *s = obj_new(NULL);
+	obj *r = obj_in(w, NULL);
+	assert_int_equal(relay_connect_ex(s, sig, r, on_sig_count, RELAY_BLOCKING, 0u, NULL), 0);
+	hold h;
+	hold_close(&h, &keeper->base, hold_wait_then_detach, &r->base);
+	atomic_store(&h.go, 1);
+	int v = 1;
+	int rc = relay_emit(s, sig, &v);
+	assert_true(rc == RELAY_ENOTDELIVERED || rc == RELAY_ENOTRUNNING);
+	assert_int_equal(atomic_load(&g_slot_calls), 0);
+	assert_true(support_wait_flag(&h.left, 1, SUPPORT_TIMEOUT_MS));
+	assert_null(relay_object_thread(&r->base));
+	/* detached: any thread may move it; bring it home and destroy it */
+	assert_int_equal(relay_object_move_to_thread(&r->base, relay_thread_main()), 0);
+	assert_int_equal(relay_object_destroy(&r->base), 0);
+	assert_int_equal(relay_object_delete_later(&keeper->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(relay_object_destroy(&s->base), 0);
+	assert_int_equal(atomic_load(&g_slot_calls), 0);
+}
+
 /* A thread that ends with a blocking call queued releases the waiter. */
 static void test_D7_invoke_blocking_thread_ends_enotdelivered(void **state)
 {
@@ -750,6 +786,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D7_invoke_blocking_context_destroyed_enotdelivered, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_blocking_emit_receiver_destroyed_enotdelivered, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_blocking_emit_disconnected_enotdelivered, check_worker_errors),
+		cmocka_unit_test_teardown(test_D7_blocking_emit_receiver_detached_released, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_invoke_blocking_thread_ends_enotdelivered, check_worker_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

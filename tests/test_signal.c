@@ -2036,6 +2036,40 @@ static void test_D9_receiver_destroyed_during_emission_skipped(void **state)
 	recv_destroy(x.s);
 }
 
+/* A slot destroys the sender of the emission in progress (same thread,
+ * its owner): the emission must end without touching freed memory (ASan
+ * checks); what it does with the remaining connections is unspecified. */
+static void on_sig_destroy_sender(recv *self, const int *v)
+{
+	on_sig(self, v);
+	recv *snd = self->user;
+	if (snd) {
+		self->user = NULL;
+		assert_int_equal(relay_object_destroy(&snd->base), 0);
+	}
+}
+
+static void test_D9_sender_destroyed_during_its_emission(void **state)
+{
+	(void)state;
+	tally ta = { 0 }, tb = { 0 }, ts = { 0 };
+	recv *s = recv_new(&ts, 0);
+	recv *a = recv_new(&ta, 1);
+	recv *b = recv_new(&tb, 2);
+	a->user = s;
+	assert_int_equal(relay_connect(s, sig, a, on_sig_destroy_sender), 0);
+	assert_int_equal(relay_connect(s, sig, b, on_sig), 0);
+	assert_int_equal(relay_connect_ex(s, sig, b, on_sig, RELAY_QUEUED, 0u, NULL), 0);
+	int v = 1;
+	assert_int_equal(relay_emit(s, sig, &v), 0);
+	assert_int_equal(atomic_load(&ta.calls), 1);
+	assert_int_equal(atomic_load(&ts.finalized), 1);
+	support_drain(10);
+	assert_true(atomic_load(&tb.calls) <= 2);
+	recv_destroy(a);
+	recv_destroy(b);
+}
+
 /* A queued trigger runs inside relay_loop_run; its slot emits a signal
  * whose direct slots exit the loop and log: both run, the loop returns
  * the code. */
@@ -2438,6 +2472,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D9_emit_during_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_delete_later_own_receiver_during_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_receiver_destroyed_during_emission_skipped, check_worker_errors),
+		cmocka_unit_test_teardown(test_D9_sender_destroyed_during_its_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_quit_loop_during_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_ready_made_slots_delete_later_and_quit, check_worker_errors),
 		cmocka_unit_test_teardown(test_sender_inside_direct_and_queued_slots, check_worker_errors),
