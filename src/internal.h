@@ -48,7 +48,8 @@ enum {
 	RELAY__OBJ_BLOCKED = 1u << 2,        /* signals blocked */
 	RELAY__OBJ_DELETE_PENDING = 1u << 3, /* delete_later posted */
 	RELAY__OBJ_IS_THREAD = 1u << 4,      /* a relay_thread handle */
-	RELAY__OBJ_IS_TIMER = 1u << 5
+	RELAY__OBJ_IS_TIMER = 1u << 5,
+	RELAY__OBJ_IN_TRANSIT = 1u << 6      /* move_to_thread in progress */
 };
 
 /* Lazily allocated part of an object: what most objects never need.
@@ -116,6 +117,8 @@ struct relay__conn {
 };
 void relay__conn_ref(struct relay__conn *c);
 void relay__conn_unref(struct relay__conn *c);
+void relay__conn_ref_n(struct relay__conn *c, uint32_t n);
+void relay__conn_unref_n(struct relay__conn *c, uint32_t n);
 /* Calls the slot with the connection's arity; sets relay_sender(). */
 void relay__conn_call(struct relay__conn *c, relay_object *sender, const void *arg);
 /* Object destruction: cut incoming (kill), unlink outgoing (queued events
@@ -125,6 +128,8 @@ void relay__object_cut_connections(relay_object *obj);
 void relay__conn_count_drop(struct relay__conn *c);
 /* move_to_thread: retarget obj's incoming connections. Object lock held. */
 void relay__conns_retarget_locked(relay_object *obj, struct relay__tdata *to);
+/* The calling thread ends: release its emit cache. */
+void relay__signal_thread_exit(void);
 /* Thread-local sender for relay_sender(). */
 relay_object *relay__set_sender(relay_object *sender);
 
@@ -137,18 +142,28 @@ enum relay__event_kind {
 	RELAY__EV_SINGLE_SHOT  /* arm a single shot in the receiver's thread */
 };
 
-/* Blocking calls wait on this; it lives on the waiter's stack. */
+/* A blocking call's outcome, shared by the waiter and its event. Whoever
+ * claims it first decides: the receiving thread (runs the call, or
+ * releases it undelivered) or the waiter (gives up because the thread
+ * stopped: the event, met later, is then skipped). */
 struct relay__completion {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	bool done;
-	int status;   /* 0 delivered, RELAY_ENOTDELIVERED dropped */
-	int result;   /* invoke_blocking's return value */
+	bool done;              /* guarded by lock */
+	int status;             /* 0 delivered, RELAY_ENOTDELIVERED dropped */
+	int result;             /* invoke_blocking's return value */
+	atomic_bool claimed;
+	atomic_int refs;        /* the waiter's and the event's */
 };
-void relay__completion_init(struct relay__completion *c);
+struct relay__completion *relay__completion_new(void);
+bool relay__completion_claim(struct relay__completion *c);
+/* By the claimer only: wakes the waiter. */
 void relay__completion_signal(struct relay__completion *c, int status, int result);
 int relay__completion_wait(struct relay__completion *c);
-void relay__completion_destroy(struct relay__completion *c);
+void relay__completion_unref(struct relay__completion *c);
+/* Posts a blocking event to obj's thread and waits; returns its status
+ * (RELAY_ENOTRUNNING: refused or given up; RELAY_ENOTDELIVERED). */
+int relay__post_blocking(relay_object *obj, struct relay__event *ev, int *result);
 
 struct relay__event {
 	struct relay__event *next;       /* queue link */
@@ -157,7 +172,7 @@ struct relay__event {
 	relay_object *sender;            /* SLOT: for relay_sender() */
 	struct relay__conn *conn;        /* SLOT: counted */
 	struct relay__weakblock *weak;   /* non-SLOT kinds: the target, counted */
-	struct relay__completion *done;  /* blocking: release when handled */
+	struct relay__completion *done;  /* blocking: a counted reference */
 	union {
 		/* call must stay a prefix-compatible subset of invoke: free_data
 		 * is zero for blocking calls. */
@@ -215,6 +230,11 @@ struct relay__tdata {
 	atomic_bool exit_pending;        /* quit/exit requested, not yet taken */
 	atomic_int exit_code;
 	relay__queue q;                  /* posted events (queue.c) */
+	relay__producer prod;            /* this thread's rings to others (own thread) */
+	atomic_uint_fast64_t reaped_posts; /* posts of rings freed since (queue.c) */
+	int delivering;                  /* ring deliveries in progress (nesting) */
+	struct relay__conn *unref_conn;  /* batched reference returns (loop.c) */
+	uint32_t unref_n;
 	/* owner thread only: */
 	struct relay__event *batch;      /* the pass being delivered */
 	atomic_int loop_depth;           /* nested relay_loop_run (read by others) */
@@ -251,8 +271,6 @@ extern const relay_class relay__thread_class;
  * require_serving is set, refuses with RELAY_ENOTRUNNING a thread that
  * cannot serve a blocking call. */
 int relay__post_to_object(relay_object *obj, struct relay__event *ev, enum relay__post_mode mode);
-/* Post to a thread record; its queue lock is taken inside. */
-void relay__post_to_thread(struct relay__tdata *t, struct relay__event *ev);
 /* Dispatch one event (in its target's thread). */
 void relay__dispatch(struct relay__tdata *self, struct relay__event *ev);
 /* One loop pass; returns the number of things handled or < 0. */
@@ -263,10 +281,9 @@ int relay__loop_run(struct relay__tdata *self);
 void relay__loop_wake(struct relay__tdata *t);
 /* Runs deferred deletions queued for this thread (and drops nothing). */
 int relay__run_deferred_deletes(struct relay__tdata *self);
-/* Moves obj's (and children's) pending events from `from` to `to`, both
- * queue locks held, in order. `from` is the calling thread. */
-void relay__move_events_locked(struct relay__tdata *from, struct relay__tdata *to,
-			       relay_object *obj);
+/* Moves obj's (and children's) pending events from `from` to `to`, in
+ * order, after the affinity changed. `from` is the calling thread. */
+void relay__move_events(struct relay__tdata *from, struct relay__tdata *to, relay_object *obj);
 /* Drops every event left for a thread record that goes away: deferred
  * deletions still run (in the calling thread), blocking posters are
  * released, the rest is freed and counted. */

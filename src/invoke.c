@@ -47,26 +47,13 @@ int relay_invoke_blocking(relay_object *context, int (*fn)(void *data), void *da
 		relay__free(ev);
 		return -ENOMEM;
 	}
-	struct relay__completion done;
-	relay__completion_init(&done);
 	ev->target = context;
 	ev->u.call.fn = fn;
 	ev->u.call.data = data;
-	ev->done = &done;
-	int rc = relay__post_to_object(context, ev, RELAY__POST_SERVING);
-	if (rc < 0) {
-		ev->done = NULL;
-		relay__event_free(ev, rc);
-		relay__completion_destroy(&done);
-		if (rc == RELAY_ENOTRUNNING)
-			return relay__diag(rc, "relay_invoke_blocking: %s lives in a thread that runs "
-					   "no event loop; start it first or use relay_invoke()",
-					   relay__describe(context, who, sizeof who));
-		return rc;
-	}
-	rc = relay__completion_wait(&done);
-	if (rc == 0 && result)
-		*result = done.result;
-	relay__completion_destroy(&done);
+	int rc = relay__post_blocking(context, ev, result);
+	if (rc == RELAY_ENOTRUNNING)
+		return relay__diag(rc, "relay_invoke_blocking: %s lives in a thread that runs "
+				   "no event loop; start it first or use relay_invoke()",
+				   relay__describe(context, who, sizeof who));
 	return rc;
 }

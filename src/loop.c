@@ -14,7 +14,15 @@
 #include "internal.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <string.h>
+
+static void bump(atomic_uint_fast64_t *counter)
+{
+	/* Single writer (the loop's thread): no read-modify-write needed. */
+	atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
 
 /* ---- events ---- */
 
@@ -37,8 +45,11 @@ void relay__event_free(struct relay__event *ev, int status)
 		relay__single_shot_free(ev->u.timer);   /* never armed: skipped */
 	if (ev->kind == RELAY__EV_INVOKE && status != 0 && ev->u.invoke.free_data)
 		ev->u.invoke.free_data(ev->u.invoke.data);
-	if (ev->done)
-		relay__completion_signal(ev->done, status, 0);
+	if (ev->done) {
+		if (relay__completion_claim(ev->done))
+			relay__completion_signal(ev->done, status, 0);
+		relay__completion_unref(ev->done);
+	}
 	if (ev->conn)
 		relay__conn_unref(ev->conn);
 	if (ev->weak)
@@ -56,13 +67,24 @@ static void drop(struct relay__tdata *t, struct relay__event *ev)
 
 /* ---- blocking completions ---- */
 
-void relay__completion_init(struct relay__completion *c)
+struct relay__completion *relay__completion_new(void)
 {
+	struct relay__completion *c = relay__alloc(sizeof *c);
+	if (!c)
+		return NULL;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->done = false;
 	c->status = 0;
 	c->result = 0;
+	atomic_init(&c->claimed, false);
+	atomic_init(&c->refs, 2);
+	return c;
+}
+
+bool relay__completion_claim(struct relay__completion *c)
+{
+	return !atomic_exchange(&c->claimed, true);
 }
 
 void relay__completion_signal(struct relay__completion *c, int status, int result)
@@ -71,7 +93,6 @@ void relay__completion_signal(struct relay__completion *c, int status, int resul
 	c->status = status;
 	c->result = result;
 	c->done = true;
-	/* Signal under the lock: the waiter destroys c as soon as it sees done. */
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 }
@@ -86,10 +107,13 @@ int relay__completion_wait(struct relay__completion *c)
 	return status;
 }
 
-void relay__completion_destroy(struct relay__completion *c)
+void relay__completion_unref(struct relay__completion *c)
 {
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
 	pthread_cond_destroy(&c->cond);
 	pthread_mutex_destroy(&c->lock);
+	relay__free(c);
 }
 
 /* ---- posting ---- */
@@ -120,54 +144,71 @@ static bool mode_refuses(const struct relay__tdata *t, enum relay__post_mode mod
 	}
 }
 
-int relay__post_to_object(relay_object *obj, struct relay__event *ev, enum relay__post_mode mode)
+/* Events travel through the poster's ring to the target's thread, after
+ * the poster's earlier events (FIFO per sender), blocking calls included. */
+static int post_ring_to(struct relay__tdata *self, struct relay__tdata *t,
+			struct relay__event *ev, enum relay__post_mode mode)
 {
-	pthread_mutex_t *ol = relay__objlock(obj);
-	pthread_mutex_lock(ol);
-	if (!event_live_locked(ev)) {
-		pthread_mutex_unlock(ol);
-		return RELAY_ENOTDELIVERED;
+	if (!t)
+		return RELAY_ENOTRUNNING;
+	if (atomic_load(&t->state) == RELAY__T_GONE) {
+		atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
+		return RELAY_ENOTRUNNING;
 	}
-	for (;;) {
-		struct relay__tdata *t = relay__obj_thread(obj);
-		if (!t) {
-			pthread_mutex_unlock(ol);
-			return RELAY_ENOTRUNNING;
-		}
-		pthread_mutex_lock(&t->q.lock);
-		/* move_to_thread changes the affinity while holding the old
-		 * thread's queue lock: re-check it under that lock so an event is
-		 * never queued to a thread its target has just left. */
-		if (relay__obj_thread(obj) != t) {
-			pthread_mutex_unlock(&t->q.lock);
-			continue;
-		}
-		if (mode_refuses(t, mode) || atomic_load(&t->state) == RELAY__T_GONE) {
-			if (mode == RELAY__POST_ALWAYS)   /* its thread is gone for good */
-				atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
-			pthread_mutex_unlock(&t->q.lock);
-			pthread_mutex_unlock(ol);
-			return RELAY_ENOTRUNNING;
-		}
-		ev->posted_ns = 0;
-		bool wake = relay__queue_push_locked(&t->q, ev);
-		atomic_fetch_add_explicit(&t->posted, 1, memory_order_relaxed);
-		pthread_mutex_unlock(&t->q.lock);
-		pthread_mutex_unlock(ol);
-		if (wake)
-			relay__queue_wake(&t->q);
-		return 0;
-	}
+	if (mode_refuses(t, mode))
+		return RELAY_ENOTRUNNING;
+	return relay__queue_post_event(self, t, ev);
 }
 
-void relay__post_to_thread(struct relay__tdata *t, struct relay__event *ev)
+static int post_ring(relay_object *obj, struct relay__event *ev, enum relay__post_mode mode)
 {
-	pthread_mutex_lock(&t->q.lock);
-	bool wake = relay__queue_push_locked(&t->q, ev);
-	atomic_fetch_add_explicit(&t->posted, 1, memory_order_relaxed);
-	pthread_mutex_unlock(&t->q.lock);
-	if (wake)
-		relay__queue_wake(&t->q);
+	struct relay__tdata *self = relay__tdata_current();
+	if (!self)
+		return -ENOMEM;
+	relay__post_enter(&self->prod);
+	int rc = post_ring_to(self, relay__obj_thread(obj), ev, mode);
+	relay__post_leave(&self->prod);
+	return rc;
+}
+
+int relay__post_to_object(relay_object *obj, struct relay__event *ev, enum relay__post_mode mode)
+{
+	/* The object lock keeps obj alive (destroy takes it) while we look. */
+	pthread_mutex_t *ol = relay__objlock(obj);
+	pthread_mutex_lock(ol);
+	int rc = event_live_locked(ev) ? post_ring(obj, ev, mode) : RELAY_ENOTDELIVERED;
+	pthread_mutex_unlock(ol);
+	return rc;
+}
+
+int relay__post_blocking(relay_object *obj, struct relay__event *ev, int *result)
+{
+	struct relay__completion *c = relay__completion_new();
+	if (!c) {
+		relay__event_free(ev, -ENOMEM);
+		return -ENOMEM;
+	}
+	ev->done = c;
+	struct relay__tdata *t = relay__obj_thread(obj);
+	int rc = relay__post_to_object(obj, ev, RELAY__POST_SERVING);
+	if (rc < 0) {
+		relay__event_free(ev, rc);   /* claims and drops the event's reference */
+		relay__completion_unref(c);
+		return rc;
+	}
+	/* The thread may have finished between the check and the post, after
+	 * releasing what was queued (it turns FINISHED, fences, then scans):
+	 * re-check after our commit (the post fenced). If it stopped, whoever
+	 * claims first decides; the event, if met later, is skipped. */
+	if (t && !relay__tdata_serves(t) && relay__completion_claim(c)) {
+		relay__completion_unref(c);
+		return RELAY_ENOTRUNNING;
+	}
+	rc = relay__completion_wait(c);
+	if (rc == 0 && result)
+		*result = c->result;
+	relay__completion_unref(c);
+	return rc;
 }
 
 void relay__loop_wake(struct relay__tdata *t)
@@ -196,18 +237,20 @@ static void forward(struct relay__tdata *self, relay_object *target, struct rela
 
 static void deliver_slot(struct relay__event *ev)
 {
+	if (ev->done && !relay__completion_claim(ev->done))
+		return;   /* the waiter gave up (its thread stopped meanwhile) */
 	relay__conn_call(ev->conn, ev->sender, ev->argsize ? ev->payload : NULL);
+	if (ev->done)
+		relay__completion_signal(ev->done, 0, 0);
 }
 
 static void deliver_invoke(struct relay__event *ev)
 {
-	if (ev->done) {
-		int r = ev->u.call.fn(ev->u.call.data);
-		struct relay__completion *c = ev->done;
-		ev->done = NULL;
-		relay__completion_signal(c, 0, r);
-	} else {
+	if (!ev->done) {
 		ev->u.invoke.fn(ev->u.invoke.data);
+	} else if (relay__completion_claim(ev->done)) {
+		int r = ev->u.call.fn(ev->u.call.data);
+		relay__completion_signal(ev->done, 0, r);
 	}
 }
 
@@ -237,7 +280,7 @@ void relay__dispatch(struct relay__tdata *self, struct relay__event *ev)
 		forward(self, target, ev);
 		return;
 	}
-	atomic_fetch_add_explicit(&self->delivered, 1, memory_order_relaxed);
+	bump(&self->delivered);
 	switch (ev->kind) {
 	case RELAY__EV_SLOT:
 		deliver_slot(ev);
@@ -255,10 +298,113 @@ void relay__dispatch(struct relay__tdata *self, struct relay__event *ev)
 	relay__event_free(ev, 0);
 }
 
-/* Appends the events posted so far to the batch being delivered. */
+/* ---- ring records ---- */
+
+/* Connection references of delivered records are returned in batches:
+ * one atomic operation per run of records on the same connection. */
+static void unref_flush(struct relay__tdata *self)
+{
+	if (self->unref_conn)
+		relay__conn_unref_n(self->unref_conn, self->unref_n);
+	self->unref_conn = NULL;
+	self->unref_n = 0;
+}
+
+static void unref_later(struct relay__tdata *self, struct relay__conn *c)
+{
+	if (self->unref_conn != c) {
+		unref_flush(self);
+		self->unref_conn = c;
+	}
+	self->unref_n++;
+}
+
+
+/* A slot record as a heap event (it has to move elsewhere). Takes over
+ * the record's references; NULL on ENOMEM (the record is untouched). */
+static struct relay__event *materialize(const struct relay__rec *rec)
+{
+	struct relay__event *ev = relay__event_new(RELAY__EV_SLOT, rec->argsize);
+	if (!ev)
+		return NULL;
+	memcpy(ev->payload, RELAY__REC_PAYLOAD(rec), rec->argsize);
+	ev->payload_live = rec->argsize && rec->conn->ops && rec->conn->ops->free;
+	ev->conn = rec->conn;
+	ev->sender = rec->u.sender;
+	ev->target = rec->conn->receiver;
+	return ev;
+}
+
+static void drop_slot_rec(struct relay__tdata *self, struct relay__rec *rec)
+{
+	struct relay__conn *c = rec->conn;
+	atomic_fetch_add_explicit(&self->dropped, 1, memory_order_relaxed);
+	if (rec->argsize && c->ops && c->ops->free)
+		c->ops->free(RELAY__REC_PAYLOAD(rec));
+	unref_later(self, c);
+}
+
+static void deliver_slot_rec(struct relay__tdata *self, struct relay__rec *rec)
+{
+	struct relay__conn *c = rec->conn;
+	relay_object *target = atomic_load_explicit(&c->rweak->obj, memory_order_relaxed);
+	if (!target || !atomic_load_explicit(&c->alive, memory_order_relaxed)) {
+		drop_slot_rec(self, rec);
+		return;
+	}
+	if (relay__obj_thread(target) != self) {   /* moved while queued */
+		struct relay__event *ev = materialize(rec);
+		if (!ev)
+			drop_slot_rec(self, rec);
+		else
+			forward(self, target, ev);
+		return;
+	}
+	bump(&self->delivered);
+	relay__conn_call(c, rec->u.sender, rec->argsize ? RELAY__REC_PAYLOAD(rec) : NULL);
+	if (rec->argsize && c->ops && c->ops->free)
+		c->ops->free(RELAY__REC_PAYLOAD(rec));
+	unref_later(self, c);
+}
+
+static void take_posted(struct relay__tdata *self);
+static int deliver_list(struct relay__tdata *self);
+
+/* A ring record for an object that has just moved here must not overtake
+ * the events move_to_thread brought along: wait for the move to finish,
+ * then deliver the moved events (the slow list) first. */
+static void settle(struct relay__tdata *self, relay_object *target)
+{
+	if (target)
+		while (atomic_load_explicit(&target->relay__flags, memory_order_acquire) &
+		       RELAY__OBJ_IN_TRANSIT)
+			sched_yield();
+	if (atomic_load_explicit(&self->q.slow_pending, memory_order_acquire)) {
+		take_posted(self);
+		deliver_list(self);
+	}
+}
+
+static void prepare_rec(struct relay__tdata *self, struct relay__rec *rec)
+{
+	relay_object *target = rec->kind == RELAY__REC_SLOT
+				       ? (atomic_load(&rec->conn->rweak->obj) ? rec->conn->receiver : NULL)
+				       : event_target(rec->u.ev);
+	settle(self, target);
+}
+
+static void deliver_rec(struct relay__tdata *self, struct relay__rec *rec)
+{
+	if (rec->kind == RELAY__REC_SLOT)
+		deliver_slot_rec(self, rec);
+	else
+		relay__dispatch(self, rec->u.ev);
+}
+
+/* Appends the slow list to the batch being delivered. */
 static void take_posted(struct relay__tdata *self)
 {
-	struct relay__event *fresh = relay__queue_take_all(&self->q);
+	struct relay__event *fresh = relay__queue_take_slow(&self->q);
 	if (!fresh)
 		return;
 	struct relay__event **tail = &self->batch;
@@ -271,9 +417,8 @@ static void take_posted(struct relay__tdata *self)
  * are unlinked one at a time so that a slot may run a nested loop (which
  * continues the same batch, in order) or move an object (which takes its
  * events out of the batch). Stops early when the loop is told to quit. */
-static int deliver_batch(struct relay__tdata *self)
+static int deliver_list(struct relay__tdata *self)
 {
-	take_posted(self);
 	struct relay__event *last = self->batch;
 	if (!last)
 		return 0;
@@ -295,6 +440,19 @@ static int deliver_batch(struct relay__tdata *self)
 	return n;
 }
 
+/* One pass's events: the slow list is taken before the rings' snapshot,
+ * so a ring record posted before a slow event is in this pass too. */
+static int deliver_batch(struct relay__tdata *self)
+{
+	take_posted(self);
+	relay__queue_snapshot(self);
+	int n = deliver_list(self);
+	if (!atomic_load_explicit(&self->exit_pending, memory_order_relaxed))
+		n += relay__queue_deliver(self, prepare_rec, deliver_rec, &self->exit_pending);
+	unref_flush(self);
+	return n;
+}
+
 static int sleep_timeout(struct relay__tdata *self, int timeout_ms)
 {
 	int t = relay__timers_timeout(self, relay__now_ns());
@@ -307,19 +465,26 @@ static int sleep_timeout(struct relay__tdata *self, int timeout_ms)
 
 int relay__loop_pass(struct relay__tdata *self, int timeout_ms)
 {
-	atomic_fetch_add_explicit(&self->passes, 1, memory_order_relaxed);
+	bump(&self->passes);
 	if (self->adopted && !atomic_load_explicit(&self->pumps, memory_order_relaxed))
 		atomic_store(&self->pumps, true);   /* it serves blocking calls now */
 	int n = relay__timers_run(self, relay__now_ns());
 	n += deliver_batch(self);
+	if (n == 0) {
+		/* Idle: let go of what only speeds up a busy thread (emit cache,
+		 * bulk references, rings to threads that are gone). */
+		relay__signal_thread_exit();
+		relay__producer_trim(&self->prod);
+		relay__queue_trim(self);
+	}
 	if (n > 0 || atomic_load(&self->exit_pending) || timeout_ms == 0 || self->batch)
 		return n;
 
 	int t = sleep_timeout(self, timeout_ms);
-	if (t != 0 && relay__queue_prepare_sleep(&self->q, &self->exit_pending)) {
+	if (t != 0 && relay__queue_prepare_sleep(self, &self->exit_pending)) {
 		int rc = relay__poll_wait(self, t);
 		relay__queue_awake(&self->q);
-		atomic_fetch_add_explicit(&self->wakeups, 1, memory_order_relaxed);
+		bump(&self->wakeups);
 		if (rc < 0)
 			return rc;
 	}
@@ -344,7 +509,79 @@ int relay__loop_run(struct relay__tdata *self)
 	return atomic_load(&self->exit_code);
 }
 
-/* ---- deferred deletions at a thread's end ---- */
+/* ---- scanning what is queued (thread's end, destroy, move) ---- */
+
+static void append(struct relay__event ***tail, struct relay__event *ev)
+{
+	ev->next = NULL;
+	**tail = ev;
+	*tail = &ev->next;
+}
+
+/* Moves the events of list *pp for which pick() holds onto out. */
+static void extract(struct relay__event **pp, bool (*pick)(const struct relay__event *, void *),
+		    void *arg, struct relay__event ***out)
+{
+	while (*pp) {
+		struct relay__event *ev = *pp;
+		if (pick(ev, arg)) {
+			*pp = ev->next;
+			append(out, ev);
+		} else {
+			pp = &ev->next;
+		}
+	}
+}
+
+struct ring_pick {
+	bool (*pick_ev)(const struct relay__event *, void *);
+	bool (*pick_slot)(const struct relay__rec *, void *);
+	void *arg;
+	struct relay__event **tail_head, ***tail;
+	bool drop_slots;   /* dropped in place instead of taken */
+};
+
+/* Takes the picked ring records: events onto the list, slot records
+ * materialized (or dropped, counted, when asked or out of memory). */
+static void ring_visit(struct relay__tdata *t, struct relay__rec *rec, void *arg)
+{
+	struct ring_pick *rp = arg;
+	if (rec->kind == RELAY__REC_EVENT) {
+		if (rp->pick_ev && rp->pick_ev(rec->u.ev, rp->arg)) {
+			append(rp->tail, rec->u.ev);
+			relay__queue_take_rec(rec);
+		}
+		return;
+	}
+	if (!rp->pick_slot || !rp->pick_slot(rec, rp->arg))
+		return;
+	struct relay__event *ev = rp->drop_slots ? NULL : materialize(rec);
+	if (ev)
+		append(rp->tail, ev);
+	else
+		drop_slot_rec(t, rec);
+	relay__queue_take_rec(rec);
+}
+
+/* Takes the picked events of the batch, the slow list and the rings (in
+ * that order: oldest first) onto *out. */
+static void take_picked(struct relay__tdata *t, struct ring_pick *rp, struct relay__event **out)
+{
+	struct relay__event **tail = out;
+	*out = NULL;
+	take_posted(t);
+	if (rp->pick_ev)
+		extract(&t->batch, rp->pick_ev, rp->arg, &tail);
+	rp->tail = &tail;
+	relay__queue_scan(t, ring_visit, rp);
+	unref_flush(t);
+}
+
+static bool is_delete(const struct relay__event *ev, void *arg)
+{
+	(void)arg;
+	return ev->kind == RELAY__EV_DELETE;
+}
 
 /* Runs the DELETE events queued for this thread, leaving the others in
  * order for a later run. Repeats while destructors queue more. */
@@ -352,20 +589,9 @@ int relay__run_deferred_deletes(struct relay__tdata *self)
 {
 	int n = 0;
 	for (;;) {
-		take_posted(self);
-		struct relay__event *deletes = NULL, **dtail = &deletes;
-		struct relay__event **pp = &self->batch;
-		while (*pp) {
-			struct relay__event *ev = *pp;
-			if (ev->kind == RELAY__EV_DELETE) {
-				*pp = ev->next;
-				ev->next = NULL;
-				*dtail = ev;
-				dtail = &ev->next;
-			} else {
-				pp = &ev->next;
-			}
-		}
+		struct relay__event *deletes;
+		struct ring_pick rp = { .pick_ev = is_delete };
+		take_picked(self, &rp, &deletes);
 		if (!deletes)
 			return n;
 		while (deletes) {
@@ -378,54 +604,84 @@ int relay__run_deferred_deletes(struct relay__tdata *self)
 	}
 }
 
-static bool is_dead(const struct relay__event *ev)
+static bool is_dead(const struct relay__event *ev, void *arg)
 {
+	(void)arg;
+	if (ev->done)
+		return true;   /* a blocking poster waits: release it */
 	if (ev->kind != RELAY__EV_SLOT && ev->kind != RELAY__EV_INVOKE)
 		return false;
 	return !event_target(ev) || (ev->conn && !atomic_load(&ev->conn->alive));
 }
 
-/* Takes every blocking or undeliverable event out of a list and drops it. */
-static void release_blocking_list(struct relay__tdata *t, struct relay__event **pp)
+static bool is_dead_slot(const struct relay__rec *rec, void *arg)
 {
-	while (*pp) {
-		struct relay__event *ev = *pp;
-		if (ev->done || is_dead(ev)) {
-			*pp = ev->next;
-			drop(t, ev);
-		} else {
-			pp = &ev->next;
-		}
+	(void)arg;
+	const struct relay__conn *c = rec->conn;
+	return !atomic_load(&c->alive) || !atomic_load(&c->rweak->obj);
+}
+
+static void drop_list(struct relay__tdata *t, struct relay__event *list)
+{
+	while (list) {
+		struct relay__event *ev = list;
+		list = ev->next;
+		drop(t, ev);
 	}
 }
 
+/* At the thread's end: blocking posters are released, and what can no
+ * longer be delivered is freed now rather than when the thread goes. */
 void relay__release_blocking(struct relay__tdata *t)
 {
-	take_posted(t);
-	release_blocking_list(t, &t->batch);
+	struct relay__event *dead;
+	struct ring_pick rp = { .pick_ev = is_dead, .pick_slot = is_dead_slot, .drop_slots = true };
+	take_picked(t, &rp, &dead);
+	drop_list(t, dead);
+}
+
+static bool is_for_obj(const struct relay__event *ev, void *obj)
+{
+	return ev->target == obj && (ev->kind == RELAY__EV_SLOT || ev->kind == RELAY__EV_INVOKE);
+}
+
+static bool is_slot_for_obj(const struct relay__rec *rec, void *obj)
+{
+	return rec->conn->receiver == obj;
 }
 
 void relay__purge_events(struct relay__tdata *self, relay_object *obj)
 {
-	take_posted(self);
-	struct relay__event **pp = &self->batch;
-	while (*pp) {
-		struct relay__event *ev = *pp;
-		if (ev->target == obj && (ev->kind == RELAY__EV_SLOT || ev->kind == RELAY__EV_INVOKE)) {
-			*pp = ev->next;
-			drop(self, ev);
-		} else {
-			pp = &ev->next;
-		}
-	}
+	struct relay__event *gone;
+	struct ring_pick rp = { .pick_ev = is_for_obj, .pick_slot = is_slot_for_obj,
+				.arg = obj, .drop_slots = true };
+	take_picked(self, &rp, &gone);
+	drop_list(self, gone);
+}
+
+static bool any_event(const struct relay__event *ev, void *arg)
+{
+	(void)ev;
+	(void)arg;
+	return true;
+}
+
+static bool any_slot(const struct relay__rec *rec, void *arg)
+{
+	(void)rec;
+	(void)arg;
+	return true;
 }
 
 void relay__drain_on_teardown(struct relay__tdata *t)
 {
-	take_posted(t);
-	while (t->batch) {
-		struct relay__event *ev = t->batch;
-		t->batch = ev->next;
+	struct relay__event *all;
+	struct ring_pick rp = { .pick_ev = any_event, .pick_slot = any_slot, .drop_slots = true };
+	take_picked(t, &rp, &all);
+	relay__queue_release_rings(t);   /* the thread is gone: producers' rings close */
+	while (all) {
+		struct relay__event *ev = all;
+		all = ev->next;
 		ev->next = NULL;
 		relay_object *target = ev->kind == RELAY__EV_DELETE ? event_target(ev) : NULL;
 		if (target && relay__obj_thread(target) == t) {
@@ -444,53 +700,36 @@ void relay__drain_on_teardown(struct relay__tdata *t)
 
 /* ---- move_to_thread support ---- */
 
-static void append(struct relay__event ***tail, struct relay__event *ev)
+static bool in_tree(const struct relay__event *ev, void *root)
 {
-	ev->next = NULL;
-	**tail = ev;
-	*tail = &ev->next;
+	relay_object *target = event_target(ev);
+	return target && relay__is_in_tree(target, root);
 }
 
-/* Moves the events of list *pp whose target is in obj's tree onto out. */
-static void extract_tree(struct relay__event **pp, relay_object *obj, struct relay__event ***out)
+static bool slot_in_tree(const struct relay__rec *rec, void *root)
 {
-	while (*pp) {
-		struct relay__event *ev = *pp;
-		relay_object *target = event_target(ev);
-		if (target && relay__is_in_tree(target, obj)) {
-			*pp = ev->next;
-			append(out, ev);
-		} else {
-			pp = &ev->next;
-		}
-	}
+	relay_object *target = atomic_load(&rec->conn->rweak->obj) ? rec->conn->receiver : NULL;
+	return target && relay__is_in_tree(target, root);
 }
 
-void relay__move_events_locked(struct relay__tdata *from, struct relay__tdata *to,
-			       relay_object *obj)
+void relay__move_events(struct relay__tdata *from, struct relay__tdata *to, relay_object *obj)
 {
-	struct relay__event *moved = NULL, **tail = &moved;
-	/* The batch being delivered is older than anything still queued. */
-	extract_tree(&from->batch, obj, &tail);
-	struct relay__event *queued = from->q.head;
-	from->q.head = from->q.tail = NULL;
-	struct relay__event **qp = &queued;
-	extract_tree(qp, obj, &tail);
-	/* Put back what stays, in order. */
-	for (struct relay__event *ev = queued; ev;) {
-		struct relay__event *next = ev->next;
-		relay__queue_push_locked(&from->q, ev);
-		ev = next;
-	}
-	bool wake = false;
-	for (struct relay__event *ev = moved; ev;) {
-		struct relay__event *next = ev->next;
-		wake |= relay__queue_push_locked(&to->q, ev);
+	struct relay__event *moved;
+	struct ring_pick rp = { .pick_ev = in_tree, .pick_slot = slot_in_tree, .arg = obj };
+	take_picked(from, &rp, &moved);
+	if (!moved)
+		return;
+	/* They go ahead of what `to` has in its rings: its next pass delivers
+	 * the slow list first. */
+	pthread_mutex_lock(&to->q.lock);
+	while (moved) {
+		struct relay__event *ev = moved;
+		moved = ev->next;
+		relay__queue_push_slow_locked(&to->q, ev);
 		atomic_fetch_add_explicit(&to->posted, 1, memory_order_relaxed);
-		ev = next;
 	}
-	if (wake)
-		relay__queue_wake(&to->q);
+	pthread_mutex_unlock(&to->q.lock);
+	relay__queue_wake_if_sleeping(&to->q);
 }
 
 /* ---- public: running the calling thread's loop ---- */

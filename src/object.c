@@ -344,6 +344,10 @@ int relay_object_delete_later(relay_object *obj)
 	relay__event_free(ev, 0);
 	if (rc == RELAY_ENOTDELIVERED)
 		return 0;   /* destroyed meanwhile */
+	if (rc != RELAY_ENOTRUNNING) {
+		atomic_fetch_and(&obj->relay__flags, ~(unsigned)RELAY__OBJ_DELETE_PENDING);
+		return rc;
+	}
 	/* T4: its thread has finished (or it has none): nobody else will ever
 	 * destroy it, so do it here rather than leak it as Qt does. */
 	return relay__object_destroy_unchecked(obj);
@@ -369,7 +373,7 @@ relay_object *relay_object_parent(const relay_object *obj)
 	return obj ? obj->relay__parent : NULL;
 }
 
-/* Sets the affinity of obj's whole tree (queue locks held). */
+/* Sets the affinity of obj's whole tree. */
 static void set_tree_thread(relay_object *obj, struct relay__tdata *to)
 {
 	struct relay__tdata *old = atomic_exchange(&obj->relay__thread, to);
@@ -379,6 +383,16 @@ static void set_tree_thread(relay_object *obj, struct relay__tdata *to)
 		relay__tdata_unref(old);   /* never the last: the mover holds one */
 	for (relay_object *c = obj->relay__first_child; c; c = c->relay__next_sibling)
 		set_tree_thread(c, to);
+}
+
+static void set_tree_flag(relay_object *obj, unsigned flag, bool on)
+{
+	if (on)
+		atomic_fetch_or(&obj->relay__flags, flag);
+	else   /* release: the new thread then sees the moved events */
+		atomic_fetch_and_explicit(&obj->relay__flags, ~flag, memory_order_release);
+	for (relay_object *c = obj->relay__first_child; c; c = c->relay__next_sibling)
+		set_tree_flag(c, flag, on);
 }
 
 static void retarget_tree(relay_object *obj, struct relay__tdata *to)
@@ -430,18 +444,19 @@ int relay_object_move_to_thread(relay_object *obj, relay_thread *thread)
 	if (from)
 		relay__tdata_ref(from);   /* keep it while we hold its lock */
 	if (from && to) {
-		relay__lock2(&from->q.lock, &to->q.lock);
+		/* The new thread holds back records for the tree until its
+		 * pending events are moved (loop.c, settle). */
+		set_tree_flag(obj, RELAY__OBJ_IN_TRANSIT, true);
 		set_tree_thread(obj, to);
-		relay__move_events_locked(from, to, obj);
-		relay__unlock2(&from->q.lock, &to->q.lock);
-	} else if (from) {
-		pthread_mutex_lock(&from->q.lock);
-		set_tree_thread(obj, NULL);
-		pthread_mutex_unlock(&from->q.lock);
+		retarget_tree(obj, to);
+		/* Posts that read the old thread have landed: take them along. */
+		relay__queue_grace_period(&from->prod);
+		relay__move_events(from, to, obj);
+		set_tree_flag(obj, RELAY__OBJ_IN_TRANSIT, false);
 	} else {
 		set_tree_thread(obj, to);
+		retarget_tree(obj, to);
 	}
-	retarget_tree(obj, to);
 	relay__timers_move(obj, to);
 	if (from)
 		relay__tdata_unref(from);

@@ -27,6 +27,7 @@
 struct snap {
 	atomic_int refs;
 	size_t n;
+	struct snap *grave_next;   /* thread-local graveyard (emit cache) */
 	struct relay__conn *c[];
 };
 
@@ -61,6 +62,7 @@ static struct snap *snap_rebuild_locked(relay_signal *sig, struct relay__conn *a
 		return NULL;
 	atomic_init(&s->refs, 1);   /* the signal's */
 	s->n = 0;
+	s->grave_next = NULL;
 	for (size_t i = 0; old && i < old->n; i++) {
 		if (old->c[i]->linked) {
 			relay__conn_ref(old->c[i]);
@@ -133,10 +135,26 @@ void relay__conn_ref(struct relay__conn *c)
 	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
+void relay__conn_ref_n(struct relay__conn *c, uint32_t n)
+{
+	atomic_fetch_add_explicit(&c->refs, (int)n, memory_order_relaxed);
+}
+
+static void conn_free(struct relay__conn *c);
+
+void relay__conn_unref_n(struct relay__conn *c, uint32_t n)
+{
+	if (n && atomic_fetch_sub_explicit(&c->refs, (int)n, memory_order_acq_rel) == (int)n)
+		conn_free(c);
+}
+
 void relay__conn_unref(struct relay__conn *c)
 {
-	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
-		return;
+	relay__conn_unref_n(c, 1);
+}
+
+static void conn_free(struct relay__conn *c)
+{
 	relay__weak_release(c->rweak);
 	struct relay__tdata *t = atomic_load(&c->rthread);
 	if (t)
@@ -340,7 +358,7 @@ int relay__connect(relay_signal *sig, relay_object *sender, size_t argsize,
 		relay__free(c);
 		return dying(receiver) ? RELAY_EDESTROYED : -ENOMEM;
 	}
-	c->id = atomic_fetch_add(&next_id, 1);
+	relay_connection id = c->id = atomic_fetch_add(&next_id, 1);
 
 	pthread_mutex_t *sl = relay__objlock(sender), *rl = recv_lock(c);
 	struct snap *old = NULL;
@@ -354,8 +372,8 @@ int relay__connect(relay_signal *sig, relay_object *sender, size_t argsize,
 		return rc;
 	}
 	snap_release(old);
-	if (out)
-		*out = c->id;
+	if (out)   /* not c->id: another thread may already have taken and freed c */
+		*out = id;
 	return 0;
 }
 
@@ -503,7 +521,8 @@ static struct relay__event *make_slot_event(struct relay__conn *c, const struct 
 	return ev;
 }
 
-static int emit_queued(struct relay__conn *c, const struct emission *e)
+/* Payloads too big to sit in a ring record travel in a heap event. */
+static int emit_queued_heap(struct relay__conn *c, const struct emission *e)
 {
 	int rc = 0;
 	struct relay__event *ev = make_slot_event(c, e, &rc);
@@ -519,6 +538,30 @@ static int emit_queued(struct relay__conn *c, const struct emission *e)
 	return 0;
 }
 
+/* The hot path: a record in the emitting thread's ring to the receiver's
+ * thread, payload inline; no lock, no allocation in steady state. A
+ * receiver destroyed or moved meanwhile is handled at delivery (dropped,
+ * or forwarded). */
+static int emit_queued(struct relay__conn *c, const struct emission *e)
+{
+	if (e->argsize > RELAY__INLINE_MAX)
+		return emit_queued_heap(c, e);
+	if (!e->self)
+		return -ENOMEM;
+	relay__post_enter(&e->self->prod);
+	struct relay__tdata *t = atomic_load_explicit(&c->rthread, memory_order_acquire);
+	int rc = 0;
+	if (t && atomic_load_explicit(&t->state, memory_order_relaxed) != RELAY__T_GONE)
+		rc = relay__queue_post_slot(e->self, t, c, e->sender, e->argsize, e->arg,
+					    c->ops ? c->ops->copy : NULL);
+	else
+		rc = RELAY_ENOTRUNNING;   /* no thread will ever run it */
+	relay__post_leave(&e->self->prod);
+	if (rc < 0)
+		relay__conn_count_drop(c);
+	return rc == RELAY_ENOTRUNNING ? 0 : rc;
+}
+
 static int emit_blocking(struct relay__conn *c, const struct emission *e)
 {
 	char who[160];
@@ -531,22 +574,11 @@ static int emit_blocking(struct relay__conn *c, const struct emission *e)
 	struct relay__event *ev = make_slot_event(c, e, &rc);
 	if (!ev)
 		return rc;
-	struct relay__completion done;
-	relay__completion_init(&done);
-	ev->done = &done;
-	rc = relay__post_to_object(c->receiver, ev, RELAY__POST_SERVING);
-	if (rc < 0) {
-		ev->done = NULL;
-		relay__event_free(ev, rc);
-		relay__completion_destroy(&done);
-		if (rc == RELAY_ENOTRUNNING)
-			return relay__diag(rc, "relay_emit: blocking connection to %s, whose thread "
-					   "runs no event loop; start it first or use a queued "
-					   "connection", relay__describe(c->receiver, who, sizeof who));
-		return rc;
-	}
-	rc = relay__completion_wait(&done);
-	relay__completion_destroy(&done);
+	rc = relay__post_blocking(c->receiver, ev, NULL);
+	if (rc == RELAY_ENOTRUNNING)
+		return relay__diag(rc, "relay_emit: blocking connection to %s, whose thread runs no "
+				   "event loop; start it first or use a queued connection",
+				   relay__describe(c->receiver, who, sizeof who));
 	return rc;
 }
 
@@ -573,32 +605,93 @@ static int emit_one(struct relay__conn *c, const struct emission *e)
 	}
 }
 
-int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const void *arg)
-{
-	if (!sig || !sender || (argsize && !arg))
-		return -EINVAL;
-	if (!atomic_load_explicit(&sig->relay__conns, memory_order_relaxed))
-		return 0;   /* unconnected: one load and a branch */
-	if ((atomic_load_explicit(&sender->relay__flags, memory_order_relaxed) &
-	     RELAY__OBJ_BLOCKED) && sig != &sender->destroyed.relay__s)
-		return 0;
+/* Per-thread cache of the snapshots this thread emits: a reference held
+ * by the cache makes an emit take no lock and no atomic read-modify-write
+ * while the signal's connections do not change. A snapshot found in the
+ * cache is the signal's current one and cannot be freed (the cache holds
+ * it), so the pointer comparison is safe from ABA. Snapshots evicted during
+ * an emission wait in a graveyard until the outermost emission ends, as
+ * the emission may be iterating them. */
+#define CACHE_SLOTS 16
+static _Thread_local struct snap *cache[CACHE_SLOTS];
+static _Thread_local struct snap *graveyard;
+static _Thread_local int emit_depth;
 
+static struct snap **cache_slot(const relay_signal *sig)
+{
+	uintptr_t a = (uintptr_t)sig;
+	return &cache[((a >> 4) ^ (a >> 10)) & (CACHE_SLOTS - 1)];
+}
+
+static void bury(struct snap *s)
+{
+	if (!s)
+		return;
+	if (emit_depth > 0) {
+		s->grave_next = graveyard;
+		graveyard = s;
+	} else {
+		snap_release(s);
+	}
+}
+
+static void empty_graveyard(void)
+{
+	while (graveyard) {
+		struct snap *s = graveyard;
+		graveyard = s->grave_next;
+		snap_release(s);
+	}
+}
+
+/* The current snapshot of sig, taken into the cache. */
+static struct snap *cache_fill(relay_signal *sig, relay_object *sender, struct snap **slot)
+{
 	pthread_mutex_t *l = relay__objlock(sender);
 	pthread_mutex_lock(l);
 	struct snap *s = snap_of(sig);
 	if (s)
 		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 	pthread_mutex_unlock(l);
+	if (s) {
+		bury(*slot);
+		*slot = s;
+	}
+	return s;
+}
+
+void relay__signal_thread_exit(void)
+{
+	for (int i = 0; i < CACHE_SLOTS; i++) {
+		snap_release(cache[i]);
+		cache[i] = NULL;
+	}
+	empty_graveyard();
+}
+
+int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const void *arg)
+{
+	if (!sig || !sender || (argsize && !arg))
+		return -EINVAL;
+	struct snap *s = atomic_load_explicit(&sig->relay__conns, memory_order_acquire);
 	if (!s)
+		return 0;   /* unconnected: one load and a branch */
+	if ((atomic_load_explicit(&sender->relay__flags, memory_order_relaxed) &
+	     RELAY__OBJ_BLOCKED) && sig != &sender->destroyed.relay__s)
+		return 0;
+	struct snap **slot = cache_slot(sig);
+	if (*slot != s && !(s = cache_fill(sig, sender, slot)))
 		return 0;
 
 	struct emission e = { sender, relay__tdata_current(), argsize, arg };
 	int first_err = 0;
+	emit_depth++;
 	for (size_t i = 0; i < s->n; i++) {
 		int rc = emit_one(s->c[i], &e);
 		if (rc < 0 && first_err == 0)
 			first_err = rc;
 	}
-	snap_release(s);
+	if (--emit_depth == 0 && graveyard)
+		empty_graveyard();
 	return first_err;
 }

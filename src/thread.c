@@ -203,9 +203,20 @@ void relay__thread_finish(struct relay__tdata *t, bool emit_finished)
 		relay__run_deferred_deletes(t);
 	}
 	set_state_locked_q(t, RELAY__T_FINISHED);
+	/* Pairs with relay__post_blocking's re-check after its commit: either
+	 * the scan below sees the event, or the poster sees FINISHED. */
+	atomic_thread_fence(memory_order_seq_cst);
 	relay__release_blocking(t);
 	atomic_store(&t->pumps, false);
 	announce_done(t);
+}
+
+/* What the OS thread itself held: its rings to other threads (handed to
+ * their consumers) and its emit cache. */
+static void thread_exit_cleanup(struct relay__tdata *t)
+{
+	relay__signal_thread_exit();
+	relay__producer_close(&t->prod);
 }
 
 static void adopted_exit(void *arg)
@@ -213,6 +224,7 @@ static void adopted_exit(void *arg)
 	struct relay__tdata *t = arg;
 	tls_self = t;   /* destructors may call relay */
 	relay__thread_finish(t, false);
+	thread_exit_cleanup(t);
 	set_state_locked_q(t, RELAY__T_GONE);
 	relay__drain_on_teardown(t);
 	announce_done(t);
@@ -231,6 +243,7 @@ static void *thread_main(void *arg)
 	int code = relay__loop_run(t);
 	(void)code;
 	relay__thread_finish(t, true);
+	thread_exit_cleanup(t);
 	tls_self = NULL;
 	relay__tdata_unref(t);   /* the running thread's reference */
 	return NULL;
@@ -493,7 +506,8 @@ int relay_thread_stats(const relay_thread *h, relay_loop_stats *out)
 	struct relay__tdata *t = data_of(h);
 	if (!t || !out)
 		return -EINVAL;
-	out->posted = atomic_load_explicit(&t->posted, memory_order_relaxed);
+	out->posted = atomic_load_explicit(&t->posted, memory_order_relaxed) +
+		      relay__queue_ring_posts(t);
 	out->delivered = atomic_load_explicit(&t->delivered, memory_order_relaxed);
 	out->dropped = atomic_load_explicit(&t->dropped, memory_order_relaxed);
 	out->wakeups = atomic_load_explicit(&t->wakeups, memory_order_relaxed);

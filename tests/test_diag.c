@@ -557,13 +557,18 @@ static int job_nothing(void *p)
 }
 
 /* The main thread keeps some state it makes on first use (its record,
- * the array of its timer heap): make it before taking a baseline. */
+ * the array of its timer heap, its ring to itself for queued calls):
+ * make it before taking a baseline. */
 static void warm_up_main(void)
 {
 	(void)relay_thread_current();
 	obj *o = new_obj(NULL, 99);
 	assert_int_equal(relay_single_shot(0, o, on_ping), 0);
 	RUN_UNTIL(atomic_load(&o->hits) == 1);
+	assert_int_equal(relay_connect_ex(o, sig, o, on_sig, RELAY_QUEUED, 0u, NULL), 0);
+	int v = 1;
+	assert_int_equal(relay_emit(o, sig, &v), 0);
+	RUN_UNTIL(atomic_load(&o->hits) == 2);
 	assert_int_equal(relay_object_destroy(&o->base), 0);
 	drain();
 }
