@@ -15,14 +15,37 @@
 #include <time.h>
 #include <unistd.h>
 
+static const char *usage_variants;
+
 static void usage(const char *prog, const char *count_flag, long count_default)
 {
 	fprintf(stderr,
-		"usage: %s [--%s N] [--quick] [--variant NAME] [--producers N]\n"
+		"usage: %s [--%s N] [--quick] [--variant %s] [--producers N]\n"
 		"          [--slots N] [--pin same|diff|none] [--histogram FILE]\n"
 		"  --%s N   default %ld (--quick: %ld)\n",
-		prog, count_flag, count_flag, count_default, count_default / 20);
+		prog, count_flag, usage_variants, count_flag, count_default, count_default / 20);
 	exit(2);
+}
+
+/* The variant named v if variants ("a|b|c") has it, else NULL. */
+static const char *find_variant(const char *variants, const char *v)
+{
+	size_t n = strlen(v);
+
+	for (const char *p = variants; p; p = strchr(p, '|') ? strchr(p, '|') + 1 : NULL)
+		if (!strncmp(p, v, n) && (p[n] == '|' || p[n] == '\0'))
+			return v;
+	return NULL;
+}
+
+/* The first of variants, in static storage. */
+static const char *first_variant(const char *variants)
+{
+	static char buf[64];
+	size_t n = strcspn(variants, "|");
+
+	snprintf(buf, sizeof buf, "%.*s", (int)n, variants);
+	return buf;
 }
 
 static long parse_long(const char *s, const char *prog, const char *flag, long def)
@@ -36,11 +59,13 @@ static long parse_long(const char *s, const char *prog, const char *flag, long d
 }
 
 void bench_parse(int argc, char **argv, struct bench_args *a,
-		 const char *count_flag, long count_default)
+		 const char *count_flag, long count_default, const char *variants)
 {
 	bool counted = false;
 
+	usage_variants = variants;
 	memset(a, 0, sizeof *a);
+	a->variant = first_variant(variants);
 	a->pin = "none";
 	a->producers = 1;
 	a->nslots = 1;
@@ -60,6 +85,8 @@ void bench_parse(int argc, char **argv, struct bench_args *a,
 			a->count = parse_long(v, argv[0], count_flag, count_default);
 			counted = true;
 		} else if (!strcmp(o, "--variant")) {
+			if (!find_variant(variants, v))
+				usage(argv[0], count_flag, count_default);
 			a->variant = v;
 		} else if (!strcmp(o, "--pin")) {
 			if (strcmp(v, "same") && strcmp(v, "diff") && strcmp(v, "none"))
@@ -79,13 +106,9 @@ void bench_parse(int argc, char **argv, struct bench_args *a,
 		usage(argv[0], count_flag, count_default);
 	if (a->quick && !counted)
 		a->count = count_default / 20 > 0 ? count_default / 20 : 1;
-}
-
-void bench_watchdog(unsigned seconds)
-{
 	/* SIGALRM's default action ends the process with a non-zero status,
 	 * which the runner reports as a failed program. */
-	alarm(seconds);
+	alarm(60);
 }
 
 uint64_t bench_now_ns(void)
@@ -325,19 +348,70 @@ static void write_histogram(const struct bench_lat *l, const char *path)
 }
 
 void bench_lat_report(struct bench_lat *l, const struct bench_args *a,
-		      const char *case_id, const char *lib, const char *keys)
+		      const char *case_id, const char *lib, const char *variant)
 {
 	if (l->n == 0)
 		bench_fail("%s: no latency samples", lib);
 	qsort(l->ns, (size_t)l->n, sizeof *l->ns, cmp_u64);
 	if (a->histogram)
 		write_histogram(l, a->histogram);
-	bench_result(case_id, lib, percentile_us(l, 50), "us", "%s metric=median count=%ld",
-		     keys, l->n);
-	bench_result(case_id, lib, percentile_us(l, 99), "us", "%s metric=p99 count=%ld",
-		     keys, l->n);
+	bench_result(case_id, lib, percentile_us(l, 50), "us",
+		     "variant=%s pin=%s metric=median count=%ld", variant, a->pin, l->n);
+	bench_result(case_id, lib, percentile_us(l, 99), "us",
+		     "variant=%s pin=%s metric=p99 count=%ld", variant, a->pin, l->n);
 	free(l->ns);
 	l->ns = NULL;
+}
+
+void bench_repeat(const struct bench_args *a, const char *case_id, const char *lib,
+		  const char *variant, uint64_t (*once)(void *ctx), void *ctx)
+{
+	struct bench_lat lat;
+
+	bench_lat_init(&lat, a->count);
+	for (int i = 0; i < 10; i++)
+		once(ctx);
+	for (long i = 0; i < a->count; i++)
+		bench_lat_add(&lat, once(ctx));
+	bench_lat_report(&lat, a, case_id, lib, variant);
+}
+
+/* ---- ping-pong ------------------------------------------------------------ */
+
+void bench_pp_init(struct bench_pingpong *pp, long count)
+{
+	pp->left = count;
+	pp->warmup = count / 100 + 10;   /* the first wake-ups fault pages in */
+	pp->expect = 0;
+	pp->sent_ns = 0;
+	bench_lat_init(&pp->lat, count);
+	bench_done_init(&pp->done);
+}
+
+int64_t bench_pp_ping(struct bench_pingpong *pp)
+{
+	pp->sent_ns = bench_now_ns();
+	return pp->expect;
+}
+
+bool bench_pp_pong(struct bench_pingpong *pp, const char *lib, int64_t v)
+{
+	uint64_t now = bench_now_ns();
+
+	if (v != pp->expect + 1)
+		bench_fail("%s: pong carried %lld, expected %lld", lib, (long long)v,
+			   (long long)pp->expect + 1);
+	pp->expect = v + 1;
+	if (pp->warmup) {
+		pp->warmup--;
+	} else {
+		bench_lat_add(&pp->lat, now - pp->sent_ns);
+		pp->left--;
+	}
+	if (pp->left)
+		return true;
+	bench_done_mark(&pp->done);
+	return false;
 }
 
 /* ---- idle probe ------------------------------------------------------------ */

@@ -28,7 +28,7 @@ extern "C" {
  * (--messages, --roundtrips, --emits, --iterations, --ms) and its default;
  * --quick divides that default by 20 unless the count was given. */
 struct bench_args {
-	const char *variant;     /* --variant NAME (NULL: the program's default) */
+	const char *variant;     /* --variant NAME, one of the program's */
 	const char *pin;         /* --pin same|diff|none (default "none") */
 	const char *histogram;   /* --histogram FILE: latencies, one ns value a line */
 	long count;              /* the program's count flag */
@@ -37,13 +37,13 @@ struct bench_args {
 	bool quick;
 };
 
-/* Parses argv; prints usage and exits 2 on anything unknown. */
+/* Parses argv; prints usage and exits 2 on anything unknown. variants
+ * lists the program's variants separated by '|', the first being the
+ * default. Also arms the watchdog: SIGALRM ends the process after 60 s,
+ * so no program can hang the runner, whatever the library under test
+ * does. */
 void bench_parse(int argc, char **argv, struct bench_args *a,
-		 const char *count_flag, long count_default);
-
-/* Kills the process with SIGALRM after `seconds`: no program may hang
- * the runner, whatever the library under test does. */
-void bench_watchdog(unsigned seconds);
+		 const char *count_flag, long count_default, const char *variants);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);
@@ -127,10 +127,32 @@ struct bench_lat {
 };
 void bench_lat_init(struct bench_lat *l, long cap);
 void bench_lat_add(struct bench_lat *l, uint64_t ns);
-/* Sorts, writes --histogram if asked, prints median and p99 (and min)
- * with the given identifying keys. */
+/* Sorts, writes --histogram if asked, prints median and p99 as RESULT
+ * lines keyed "variant=<variant> pin=<--pin>", and frees the samples. */
 void bench_lat_report(struct bench_lat *l, const struct bench_args *a,
-		      const char *case_id, const char *lib, const char *keys);
+		      const char *case_id, const char *lib, const char *variant);
+
+/* Times once(ctx) --count times after 10 untimed warm-ups and reports
+ * the distribution as bench_lat_report does. once returns ns. */
+void bench_repeat(const struct bench_args *a, const char *case_id, const char *lib,
+		  const char *variant, uint64_t (*once)(void *ctx), void *ctx);
+
+/* The pinging side of a round trip (case B), kept in the pinging
+ * thread: values grow by one per hop, so a lost or reordered message is
+ * caught; warm-up round trips are not recorded. */
+struct bench_pingpong {
+	long warmup, left;
+	int64_t expect;          /* the value the next pong must carry */
+	uint64_t sent_ns;
+	struct bench_lat lat;
+	struct bench_done done;  /* marked after the last round trip */
+};
+void bench_pp_init(struct bench_pingpong *pp, long count);
+/* Stamps the send time; returns the value the ping carries. */
+int64_t bench_pp_ping(struct bench_pingpong *pp);
+/* A pong carrying v arrived: checks it, records the round trip. Returns
+ * true when another ping is due, false (and marks done) at the end. */
+bool bench_pp_pong(struct bench_pingpong *pp, const char *lib, int64_t v);
 
 /* Per-thread counters for the idle case: context switches from
  * /proc/self/task/TID/status and the thread's CPU clock. Fill with

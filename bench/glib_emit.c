@@ -45,11 +45,8 @@ int main(int argc, char **argv)
 {
 	struct bench_args args;
 
-	bench_parse(argc, argv, &args, "emits", 2000000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "emit";
-	if (strcmp(variant, "emit"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "emits", 2000000, "emit");
+	const char *variant = args.variant;
 	BenchSender *s = g_object_new(bench_sender_get_type(), NULL);
 	int64_t *sums = calloc((size_t)args.nslots + 1, sizeof *sums);
 	for (int i = 0; i < args.nslots; i++)

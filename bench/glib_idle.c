@@ -24,11 +24,8 @@ int main(int argc, char **argv)
 	struct bench_args args;
 	struct glib_loop_thread t;
 
-	bench_parse(argc, argv, &args, "ms", 2000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "mainloop";
-	if (strcmp(variant, "mainloop"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "ms", 2000, "mainloop");
+	const char *variant = args.variant;
 	glib_loop_thread_start(&t, "idle", -1);
 	bench_done_init(&probed);
 	g_main_context_invoke(t.ctx, probe_here, NULL);

@@ -5,49 +5,28 @@
  */
 #include <glib.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "bench.h"
 #include "glib_common.h"
 
 static struct bench_args args;
-static struct bench_done done;
 static struct glib_loop_thread ta, tb;
-/* pinger thread only: */
-static long warmup, left;
-static int64_t expect;
-static uint64_t sent_ns;
-static struct bench_lat lat;
+static struct bench_pingpong pp;   /* pinger thread only */
 
 static gboolean on_ping(gpointer data);
 
 static void send_ping(void)
 {
-	sent_ns = bench_now_ns();
-	g_main_context_invoke_full(tb.ctx, G_PRIORITY_DEFAULT, on_ping,
-				   (gpointer)(intptr_t)expect, NULL);
+	int64_t v = bench_pp_ping(&pp);
+	g_main_context_invoke_full(tb.ctx, G_PRIORITY_DEFAULT, on_ping, (gpointer)(intptr_t)v,
+				   NULL);
 }
 
 static gboolean on_pong(gpointer data)
 {
-	uint64_t now = bench_now_ns();
-	int64_t v = (int64_t)(intptr_t)data;
-
-	if (v != expect + 1)
-		bench_fail("glib: pong carried %lld, expected %lld", (long long)v,
-			   (long long)expect + 1);
-	expect = v + 1;
-	if (warmup) {
-		warmup--;
-	} else {
-		bench_lat_add(&lat, now - sent_ns);
-		left--;
-	}
-	if (left)
+	if (bench_pp_pong(&pp, "glib", (int64_t)(intptr_t)data))
 		send_ping();
-	else
-		bench_done_mark(&done);
 	return G_SOURCE_REMOVE;
 }
 
@@ -69,25 +48,16 @@ static gboolean kick(gpointer data)
 
 int main(int argc, char **argv)
 {
-	bench_parse(argc, argv, &args, "roundtrips", 100000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "invoke";
-	if (strcmp(variant, "invoke"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "roundtrips", 100000, "invoke");
+	const char *variant = args.variant;
 
-	left = args.count;
-	warmup = args.count / 100 + 10;
-	bench_lat_init(&lat, args.count);
+	bench_pp_init(&pp, args.count);
 	glib_loop_thread_start(&ta, "pinger", bench_pin_cpu(args.pin, 0));
 	glib_loop_thread_start(&tb, "ponger", bench_pin_cpu(args.pin, 1));
 
-	bench_done_init(&done);
 	g_main_context_invoke(ta.ctx, kick, NULL);
-	bench_done_wait(&done, 50000, "glib ping-pong");
-
-	char keys[64];
-	snprintf(keys, sizeof keys, "variant=%s pin=%s", variant, args.pin);
-	bench_lat_report(&lat, &args, "B", "glib", keys);
+	bench_done_wait(&pp.done, 50000, "glib ping-pong");
+	bench_lat_report(&pp.lat, &args, "B", "glib", variant);
 	glib_loop_thread_stop(&ta);
 	glib_loop_thread_stop(&tb);
 	return 0;

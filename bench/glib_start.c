@@ -6,7 +6,6 @@
  * after the notification. --pin same|none.
  */
 #include <glib.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "bench.h"
@@ -49,10 +48,11 @@ static gpointer thread_main(gpointer data)
 	return NULL;
 }
 
-static uint64_t start_once(void)
+static uint64_t start_once(void *ctx)
 {
 	struct started s = { 0 };
 
+	(void)ctx;
 	uint64_t t0 = bench_now_ns();
 	GThread *t = g_thread_new("started", thread_main, &s);
 	while (!s.got) {
@@ -69,23 +69,11 @@ static uint64_t start_once(void)
 int main(int argc, char **argv)
 {
 	struct bench_args args;
-	struct bench_lat lat;
 
-	bench_parse(argc, argv, &args, "iterations", 1000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "gthread-loop";
-	if (strcmp(variant, "gthread-loop"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "iterations", 1000, "gthread-loop");
+	const char *variant = args.variant;
 	bench_pin_apply(args.pin, 0);
 	g_main_context_acquire(g_main_context_default());
-	bench_lat_init(&lat, args.count);
-	for (long i = 0; i < 10; i++)
-		start_once();
-	for (long i = 0; i < args.count; i++)
-		bench_lat_add(&lat, start_once());
-
-	char keys[64];
-	snprintf(keys, sizeof keys, "variant=%s pin=%s", variant, args.pin);
-	bench_lat_report(&lat, &args, "E", "glib", keys);
+	bench_repeat(&args, "E", "glib", variant, start_once, NULL);
 	return 0;
 }

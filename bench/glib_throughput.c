@@ -50,11 +50,8 @@ int main(int argc, char **argv)
 {
 	struct bench_done synced;
 
-	bench_parse(argc, argv, &args, "messages", 2000000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "invoke";
-	if (strcmp(variant, "invoke"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "messages", 2000000, "invoke");
+	const char *variant = args.variant;
 	glib_loop_thread_start(&consumer, "consumer", -1);
 
 	bench_done_init(&done);

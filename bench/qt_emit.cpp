@@ -36,12 +36,9 @@ int main(int argc, char **argv)
 {
 	bench_args args;
 
-	bench_parse(argc, argv, &args, "emits", 2000000);
-	bench_watchdog(60);
+	bench_parse(argc, argv, &args, "emits", 2000000, "emit");
 	QCoreApplication app(argc, argv);
-	const char *variant = args.variant ? args.variant : "emit";
-	if (strcmp(variant, "emit"))
-		bench_fail("unknown variant %s", variant);
+	const char *variant = args.variant;
 	Sender s;
 	std::vector<Receiver> r((size_t)args.nslots);
 	for (Receiver &x : r)

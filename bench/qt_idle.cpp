@@ -18,12 +18,9 @@ int main(int argc, char **argv)
 	bench_args args;
 	bench_probe probe;
 
-	bench_parse(argc, argv, &args, "ms", 2000);
-	bench_watchdog(60);
+	bench_parse(argc, argv, &args, "ms", 2000, "exec");
 	QCoreApplication app(argc, argv);
-	const char *variant = args.variant ? args.variant : "exec";
-	if (strcmp(variant, "exec"))
-		bench_fail("unknown variant %s", variant);
+	const char *variant = args.variant;
 	QThread t;
 	QObject *idler = new QObject;
 	idler->moveToThread(&t);

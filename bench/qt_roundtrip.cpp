@@ -8,7 +8,6 @@
 #include <QObject>
 #include <QThread>
 
-#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -16,42 +15,20 @@
 #include "qt_common.h"
 
 static bench_args args;
-static bench_done done;
 
 class Pinger : public QObject {
 	Q_OBJECT
 public:
-	long warmup = 0, left = 0;   // pinger thread only
-	qint64 expect = 0;
-	uint64_t sent_ns = 0;
-	bench_lat lat{};
+	bench_pingpong pp{};   // pinger thread only
 
-	void send()
-	{
-		sent_ns = bench_now_ns();
-		emit ping(expect);
-	}
+	void send() { emit ping(bench_pp_ping(&pp)); }
 signals:
 	void ping(qint64 v);
 public slots:
 	void onPong(qint64 v)
 	{
-		uint64_t now = bench_now_ns();
-
-		if (v != expect + 1)
-			bench_fail("qt: pong carried %lld, expected %lld", (long long)v,
-				   (long long)expect + 1);
-		expect = v + 1;
-		if (warmup) {
-			warmup--;
-		} else {
-			bench_lat_add(&lat, now - sent_ns);
-			left--;
-		}
-		if (left)
+		if (bench_pp_pong(&pp, "qt", v))
 			send();
-		else
-			bench_done_mark(&done);
 	}
 };
 
@@ -72,32 +49,23 @@ static void start_in(QThread *t, QObject *obj, int index)
 
 int main(int argc, char **argv)
 {
-	bench_parse(argc, argv, &args, "roundtrips", 100000);
-	bench_watchdog(60);
+	bench_parse(argc, argv, &args, "roundtrips", 100000, "signal");
 	QCoreApplication app(argc, argv);
-	const char *variant = args.variant ? args.variant : "signal";
-	if (strcmp(variant, "signal"))
-		bench_fail("unknown variant %s", variant);
+	const char *variant = args.variant;
 
 	QThread ta, tb;
 	Pinger *a = new Pinger;
 	Ponger *b = new Ponger;
-	a->left = args.count;
-	a->warmup = args.count / 100 + 10;
-	bench_lat_init(&a->lat, args.count);
+	bench_pp_init(&a->pp, args.count);
 	QObject::connect(a, &Pinger::ping, b, &Ponger::onPing, Qt::QueuedConnection);
 	QObject::connect(b, &Ponger::pong, a, &Pinger::onPong, Qt::QueuedConnection);
 	start_in(&ta, a, 0);
 	start_in(&tb, b, 1);
 	std::string lib = qt_lib_name(a);
 
-	bench_done_init(&done);
 	QMetaObject::invokeMethod(a, [a] { a->send(); }, Qt::QueuedConnection);
-	bench_done_wait(&done, 50000, "qt ping-pong");
-
-	char keys[64];
-	snprintf(keys, sizeof keys, "variant=%s pin=%s", variant, args.pin);
-	bench_lat_report(&a->lat, &args, "B", lib.c_str(), keys);
+	bench_done_wait(&a->pp.done, 50000, "qt ping-pong");
+	bench_lat_report(&a->pp.lat, &args, "B", lib.c_str(), variant);
 	a->deleteLater();
 	b->deleteLater();
 	ta.quit();

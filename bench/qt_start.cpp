@@ -11,7 +11,6 @@
 #include <QObject>
 #include <QThread>
 
-#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -30,8 +29,9 @@ public slots:
 	}
 };
 
-static uint64_t start_once(Receiver *r)
+static uint64_t start_once(void *ctx)
 {
+	Receiver *r = static_cast<Receiver *>(ctx);
 	QThread t;
 	QObject::connect(&t, &QThread::started, r, &Receiver::onStarted, Qt::QueuedConnection);
 	// A QEventLoop quit by the slot: processEvents(WaitForMoreEvents)
@@ -57,25 +57,13 @@ static std::string lib_name()
 int main(int argc, char **argv)
 {
 	bench_args args;
-	bench_lat lat;
 
-	bench_parse(argc, argv, &args, "iterations", 1000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "qthread";
-	if (strcmp(variant, "qthread"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "iterations", 1000, "qthread");
+	const char *variant = args.variant;
 	bench_pin_apply(args.pin, 0);
 	QCoreApplication app(argc, argv);
 	Receiver r;
-	bench_lat_init(&lat, args.count);
-	for (long i = 0; i < 10; i++)
-		start_once(&r);
-	for (long i = 0; i < args.count; i++)
-		bench_lat_add(&lat, start_once(&r));
-
-	char keys[64];
-	snprintf(keys, sizeof keys, "variant=%s pin=%s", variant, args.pin);
-	bench_lat_report(&lat, &args, "E", lib_name().c_str(), keys);
+	bench_repeat(&args, "E", lib_name().c_str(), variant, start_once, &r);
 	return 0;
 }
 

@@ -82,13 +82,10 @@ static void *producer_main(void *arg)
 
 int main(int argc, char **argv)
 {
-	bench_parse(argc, argv, &args, "messages", 2000000);
-	bench_watchdog(60);
+	bench_parse(argc, argv, &args, "messages", 2000000, "queued|invoke");
 	QCoreApplication app(argc, argv);
-	const char *variant = args.variant ? args.variant : "queued";
+	const char *variant = args.variant;
 	use_invoke = !strcmp(variant, "invoke");
-	if (!use_invoke && strcmp(variant, "queued"))
-		bench_fail("unknown variant %s", variant);
 
 	QThread thread;
 	sink = new Consumer;

@@ -36,11 +36,8 @@ int main(int argc, char **argv)
 {
 	struct bench_args args;
 
-	bench_parse(argc, argv, &args, "emits", 2000000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "indirect";
-	if (strcmp(variant, "indirect"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "emits", 2000000, "indirect");
+	const char *variant = args.variant;
 	int n = args.nslots;
 	int64_t *sums = calloc((size_t)n + 1, sizeof *sums);
 	struct conn *conns = calloc((size_t)n + 1, sizeof *conns);

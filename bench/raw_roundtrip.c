@@ -124,17 +124,9 @@ int main(int argc, char **argv)
 	pthread_t t;
 	struct bench_lat lat;
 
-	bench_parse(argc, argv, &args, "roundtrips", 100000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "eventfd";
-	if (!strcmp(variant, "eventfd"))
-		mode = EVENTFD;
-	else if (!strcmp(variant, "futex"))
-		mode = FUTEX;
-	else if (!strcmp(variant, "spin"))
-		mode = SPIN;
-	else
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "roundtrips", 100000, "eventfd|futex|spin");
+	const char *variant = args.variant;
+	mode = !strcmp(variant, "eventfd") ? EVENTFD : !strcmp(variant, "futex") ? FUTEX : SPIN;
 	for (int i = 0; i < 2; i++)
 		if ((sides[i].efd = eventfd(0, EFD_CLOEXEC)) < 0)
 			bench_fail("eventfd: %s", strerror(errno));
@@ -147,8 +139,6 @@ int main(int argc, char **argv)
 	send_to(&sides[1], STOP);
 	pthread_join(t, NULL);
 
-	char keys[64];
-	snprintf(keys, sizeof keys, "variant=%s pin=%s", variant, args.pin);
-	bench_lat_report(&lat, &args, "B", "raw", keys);
+	bench_lat_report(&lat, &args, "B", "raw", variant);
 	return 0;
 }

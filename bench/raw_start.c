@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -26,12 +25,13 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-static uint64_t start_once(void)
+static uint64_t start_once(void *ctx)
 {
 	struct epoll_event ev;
 	pthread_t t;
 	uint64_t v;
 
+	(void)ctx;
 	uint64_t t0 = bench_now_ns();
 	if (pthread_create(&t, NULL, thread_main, NULL))
 		bench_fail("pthread_create failed");
@@ -47,27 +47,15 @@ static uint64_t start_once(void)
 int main(int argc, char **argv)
 {
 	struct bench_args args;
-	struct bench_lat lat;
 	struct epoll_event ev = { .events = EPOLLIN };
 
-	bench_parse(argc, argv, &args, "iterations", 1000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "pthread-eventfd";
-	if (strcmp(variant, "pthread-eventfd"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "iterations", 1000, "pthread-eventfd");
+	const char *variant = args.variant;
 	bench_pin_apply(args.pin, 0);
 	efd = eventfd(0, EFD_CLOEXEC);
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (efd < 0 || epfd < 0 || epoll_ctl(epfd, EPOLL_CTL_ADD, efd, &ev))
 		bench_fail("eventfd/epoll: %s", strerror(errno));
-	bench_lat_init(&lat, args.count);
-	for (long i = 0; i < 10; i++)
-		start_once();
-	for (long i = 0; i < args.count; i++)
-		bench_lat_add(&lat, start_once());
-
-	char keys[64];
-	snprintf(keys, sizeof keys, "variant=%s pin=%s", variant, args.pin);
-	bench_lat_report(&lat, &args, "E", "raw", keys);
+	bench_repeat(&args, "E", "raw", variant, start_once, NULL);
 	return 0;
 }

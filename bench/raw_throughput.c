@@ -221,13 +221,11 @@ int main(int argc, char **argv)
 	int64_t sum = 0;
 	long got;
 
-	bench_parse(argc, argv, &args, "messages", 2000000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "spsc-spin";
+	bench_parse(argc, argv, &args, "messages", 2000000,
+		    "spsc-spin|spsc-spin-batched|mutex-condvar");
+	const char *variant = args.variant;
 	batched = !strcmp(variant, "spsc-spin-batched");
 	use_spsc = batched || !strcmp(variant, "spsc-spin");
-	if (!use_spsc && strcmp(variant, "mutex-condvar"))
-		bench_fail("unknown variant %s", variant);
 	rings = aligned_alloc(64, sizeof *rings * (size_t)args.producers);
 	if (!rings)
 		bench_fail("out of memory");

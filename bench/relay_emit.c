@@ -49,11 +49,8 @@ int main(int argc, char **argv)
 	struct bench_args args;
 	sender *s;
 
-	bench_parse(argc, argv, &args, "emits", 2000000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "emit";
-	if (strcmp(variant, "emit"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "emits", 2000000, "emit");
+	const char *variant = args.variant;
 	int n = args.nslots;
 	receiver **r = calloc((size_t)n + 1, sizeof *r);
 	must(relay_object_new(sizeof *s, &sender_class, NULL, &s), "sender");

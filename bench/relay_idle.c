@@ -33,11 +33,8 @@ int main(int argc, char **argv)
 	relay_thread *t;
 	relay_object *idler;
 
-	bench_parse(argc, argv, &args, "ms", 2000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "loop";
-	if (strcmp(variant, "loop"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "ms", 2000, "loop");
+	const char *variant = args.variant;
 	must(relay_thread_create("idle", NULL, &t), "thread_create");
 	must(relay_object_new(sizeof *idler, &idler_class, NULL, &idler), "object");
 	must(relay_object_move_to_thread(idler, t), "move_to_thread");

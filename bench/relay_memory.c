@@ -285,8 +285,7 @@ int main(int argc, char **argv)
 	struct bench_args args;
 	const relay_allocator counter = { count_alloc, count_release, NULL };
 
-	bench_parse(argc, argv, &args, "emits", 200000);
-	bench_watchdog(60);
+	bench_parse(argc, argv, &args, "emits", 200000, "all");
 	resolve_real_lock();
 	/* Before any other relay call, as relay_set_allocator requires. */
 	must(relay_set_allocator(&counter), "set_allocator");

@@ -8,7 +8,6 @@
 #include <relay.h>
 
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "bench.h"
@@ -16,10 +15,7 @@
 typedef struct pinger {
 	relay_object base;
 	RELAY_SIGNAL(ping, int64_t);
-	long warmup, left;        /* pinger thread only */
-	int64_t expect;           /* the value the next pong must carry */
-	uint64_t sent_ns;
-	struct bench_lat lat;
+	struct bench_pingpong pp;   /* pinger thread only */
 } pinger;
 
 typedef struct ponger {
@@ -31,7 +27,6 @@ static const relay_class pinger_class = { .name = "pinger" };
 static const relay_class ponger_class = { .name = "ponger" };
 
 static struct bench_args args;
-static struct bench_done done;
 
 static void must(int rc, const char *what)
 {
@@ -41,8 +36,7 @@ static void must(int rc, const char *what)
 
 static void pinger_send(pinger *self)
 {
-	int64_t v = self->expect;
-	self->sent_ns = bench_now_ns();
+	int64_t v = bench_pp_ping(&self->pp);
 	must(relay_emit(self, ping, &v), "emit ping");
 }
 
@@ -54,22 +48,8 @@ static void ponger_on_ping(ponger *self, const int64_t *v)
 
 static void pinger_on_pong(pinger *self, const int64_t *v)
 {
-	uint64_t now = bench_now_ns();
-
-	if (*v != self->expect + 1)
-		bench_fail("relay: pong carried %lld, expected %lld", (long long)*v,
-			   (long long)self->expect + 1);
-	self->expect = *v + 1;
-	if (self->warmup) {
-		self->warmup--;
-	} else {
-		bench_lat_add(&self->lat, now - self->sent_ns);
-		self->left--;
-	}
-	if (self->left)
+	if (bench_pp_pong(&self->pp, "relay", *v))
 		pinger_send(self);
-	else
-		bench_done_mark(&done);
 }
 
 static void kick(void *data)
@@ -105,29 +85,21 @@ int main(int argc, char **argv)
 	pinger *a;
 	ponger *b;
 
-	bench_parse(argc, argv, &args, "roundtrips", 100000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "signal";
-	if (strcmp(variant, "signal"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "roundtrips", 100000, "signal");
+	const char *variant = args.variant;
 
 	must(relay_object_new(sizeof *a, &pinger_class, NULL, &a), "pinger");
 	must(relay_object_new(sizeof *b, &ponger_class, NULL, &b), "ponger");
-	a->left = args.count;
-	a->warmup = args.count / 100 + 10;   /* first wake-ups fault pages in */
-	bench_lat_init(&a->lat, args.count);
+	bench_pp_init(&a->pp, args.count);
 	must(relay_connect_ex(a, ping, b, ponger_on_ping, RELAY_QUEUED, 0u, NULL), "connect");
 	must(relay_connect_ex(b, pong, a, pinger_on_pong, RELAY_QUEUED, 0u, NULL), "connect");
 	relay_thread *ta = start_thread("pinger", &a->base, 0);
 	relay_thread *tb = start_thread("ponger", &b->base, 1);
 
-	bench_done_init(&done);
 	must(relay_invoke(&a->base, kick, a, NULL), "invoke");
-	bench_done_wait(&done, 50000, "relay ping-pong");
+	bench_done_wait(&a->pp.done, 50000, "relay ping-pong");
+	bench_lat_report(&a->pp.lat, &args, "B", "relay", variant);
 
-	char keys[64];
-	snprintf(keys, sizeof keys, "variant=%s pin=%s", variant, args.pin);
-	bench_lat_report(&a->lat, &args, "B", "relay", keys);
 	relay_object_delete_later(&a->base);
 	relay_object_delete_later(&b->base);
 	stop_thread(ta);

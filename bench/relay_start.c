@@ -7,7 +7,6 @@
  */
 #include <relay.h>
 
-#include <stdio.h>
 #include <string.h>
 
 #include "bench.h"
@@ -33,8 +32,9 @@ static void on_started(receiver *self)
 }
 
 /* One start; returns ns from start to the notification's delivery. */
-static uint64_t start_once(receiver *r)
+static uint64_t start_once(void *ctx)
 {
+	receiver *r = ctx;
 	relay_thread *t;
 
 	must(relay_thread_create("started", NULL, &t), "thread_create");
@@ -56,25 +56,13 @@ static uint64_t start_once(receiver *r)
 int main(int argc, char **argv)
 {
 	struct bench_args args;
-	struct bench_lat lat;
 	receiver *r;
 
-	bench_parse(argc, argv, &args, "iterations", 1000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "thread";
-	if (strcmp(variant, "thread"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "iterations", 1000, "thread");
+	const char *variant = args.variant;
 	bench_pin_apply(args.pin, 0);
 	must(relay_object_new(sizeof *r, &receiver_class, NULL, &r), "receiver");
-	bench_lat_init(&lat, args.count);
-	for (long i = 0; i < 10; i++)
-		start_once(r);
-	for (long i = 0; i < args.count; i++)
-		bench_lat_add(&lat, start_once(r));
-
-	char keys[64];
-	snprintf(keys, sizeof keys, "variant=%s pin=%s", variant, args.pin);
-	bench_lat_report(&lat, &args, "E", "relay", keys);
+	bench_repeat(&args, "E", "relay", variant, start_once, r);
 	relay_object_destroy(&r->base);
 	return 0;
 }

@@ -104,12 +104,9 @@ int main(int argc, char **argv)
 {
 	relay_thread *t;
 
-	bench_parse(argc, argv, &args, "messages", 2000000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "queued";
+	bench_parse(argc, argv, &args, "messages", 2000000, "queued|invoke");
+	const char *variant = args.variant;
 	use_invoke = !strcmp(variant, "invoke");
-	if (!use_invoke && strcmp(variant, "queued"))
-		bench_fail("unknown variant %s", variant);
 
 	must(relay_thread_create("consumer", NULL, &t), "thread_create");
 	must(relay_object_new(sizeof *sink, &consumer_class, NULL, &sink), "consumer");

@@ -27,11 +27,8 @@ int main(int argc, char **argv)
 	struct bench_args args;
 	struct uv_loop_thread t;
 
-	bench_parse(argc, argv, &args, "ms", 2000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "run";
-	if (strcmp(variant, "run"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "ms", 2000, "run");
+	const char *variant = args.variant;
 	uv_loop_thread_start(&t, -1, on_value);
 	bench_done_init(&probed);
 	uv_mailbox_send(&t.mb, PROBE);

@@ -5,7 +5,6 @@
  * loop and mailbox first, notifies, then runs its loop until told to
  * quit. --pin same|none.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "bench.h"
@@ -47,8 +46,9 @@ static void thread_main(void *arg)
 	uv_run(&t->loop, UV_RUN_DEFAULT);
 }
 
-static uint64_t start_once(uv_loop_t *main_loop)
+static uint64_t start_once(void *ctx)
 {
+	uv_loop_t *main_loop = ctx;
 	struct uv_loop_thread t;
 
 	got = false;
@@ -68,26 +68,14 @@ static uint64_t start_once(uv_loop_t *main_loop)
 int main(int argc, char **argv)
 {
 	struct bench_args args;
-	struct bench_lat lat;
 	uv_loop_t main_loop;
 
-	bench_parse(argc, argv, &args, "iterations", 1000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "uv-thread";
-	if (strcmp(variant, "uv-thread"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "iterations", 1000, "uv-thread");
+	const char *variant = args.variant;
 	bench_pin_apply(args.pin, 0);
 	if (uv_loop_init(&main_loop))
 		bench_fail("uv: loop init failed");
 	uv_mailbox_init(&main_mb, &main_loop, on_main_value);
-	bench_lat_init(&lat, args.count);
-	for (long i = 0; i < 10; i++)
-		start_once(&main_loop);
-	for (long i = 0; i < args.count; i++)
-		bench_lat_add(&lat, start_once(&main_loop));
-
-	char keys[64];
-	snprintf(keys, sizeof keys, "variant=%s pin=%s", variant, args.pin);
-	bench_lat_report(&lat, &args, "E", "uv", keys);
+	bench_repeat(&args, "E", "uv", variant, start_once, &main_loop);
 	return 0;
 }

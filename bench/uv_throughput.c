@@ -38,11 +38,8 @@ static void *producer_main(void *arg)
 
 int main(int argc, char **argv)
 {
-	bench_parse(argc, argv, &args, "messages", 2000000);
-	bench_watchdog(60);
-	const char *variant = args.variant ? args.variant : "list-async";
-	if (strcmp(variant, "list-async"))
-		bench_fail("unknown variant %s", variant);
+	bench_parse(argc, argv, &args, "messages", 2000000, "list-async");
+	const char *variant = args.variant;
 	uv_loop_thread_start(&consumer, -1, on_value);
 	uv_loop_thread_sync(&consumer);
 

@@ -1,0 +1,403 @@
+#!/usr/bin/env python3
+"""bench/report.py - turn bench/run's RESULT lines into tables and JSON.
+
+Reads the log bench/run wrote (one "RESULT round=R job=J case=X lib=L ...
+value=V unit=U" line per measurement, plus FAILED/MISSING lines), then
+
+  * prints a markdown table per case: median over the rounds, min-max,
+    and relay's median divided by each row's (the ratio column says which
+    direction is better);
+  * checks PERFORMANCE.md's targets (not with --quick: those timings mean
+    nothing) and prints met / not met with the measured ratio;
+  * writes everything, raw results included, as JSON (--json), the
+    tables as markdown (--md), and can replace the part of a document
+    between "<!-- bench:begin -->" and "<!-- bench:end -->" (--update-doc).
+
+Exits 1 when the log has a failed or missing program, or none at all.
+Standard library only. Output order is fixed (cases, then settings and
+libraries in the order bench/run ran them), so re-runs diff cleanly.
+"""
+import argparse
+import datetime
+import json
+import re
+import statistics
+import subprocess
+import sys
+
+ID_KEYS = ("case", "lib", "variant", "producers", "slots", "pin", "metric")
+PARAM_KEYS = ("producers", "slots", "pin", "metric")
+LIB_ORDER = ("relay", "qt-glib", "qt-unix", "qt", "glib", "uv", "raw")
+# relay's variant that the peers are compared with, per case.
+PRIMARY = {"A": "queued", "B": "signal", "C": "emit", "D": "loop", "E": "thread"}
+HIGHER_IS_BETTER = {"Mcalls/s"}
+
+CASE_TITLES = {
+    "A": "A. One-way throughput: 2,000,000 calls carrying an int64 to another thread's loop",
+    "B": "B. Round trip between two threads' loops (100,000 round trips)",
+    "C": "C. Direct (same-thread) emit, ns per emit",
+    "D": "D. Idle loop thread for 2 s",
+    "E": "E. Thread start until the started notification runs in the starting thread's loop",
+    "F": "F. Memory and locks (relay only)",
+}
+PIN_NAMES = {"diff": "different cores", "same": "one core (pinned)", "none": "unpinned"}
+
+
+# ---- parsing ----------------------------------------------------------------
+
+def parse_log(path):
+    """Returns (results, problems, loads): dicts of RESULT lines,
+    FAILED/MISSING lines, and the load average as each round began."""
+    results, problems, loads = [], [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if line.startswith(("FAILED ", "MISSING ")):
+                problems.append(line)
+                continue
+            if line.startswith("LOAD "):
+                loads.append(float(line.rsplit("=", 1)[1]))
+                continue
+            if not line.startswith("RESULT "):
+                continue
+            r = dict(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
+            r["value"] = float(r["value"])
+            r["round"] = int(r["round"])
+            results.append(r)
+    return results, problems, loads
+
+
+def row_key(r):
+    return tuple(r.get(k, "") for k in ID_KEYS)
+
+
+def summarise(results):
+    """One entry per measured row, in first-seen order, with its rounds."""
+    rows = {}
+    for r in sorted(results, key=lambda r: r["round"]):
+        k = row_key(r)
+        if k not in rows:
+            rows[k] = dict({key: r[key] for key in ID_KEYS if key in r},
+                           unit=r["unit"], values=[], rss_kib=[], first=len(rows))
+        rows[k]["values"].append(r["value"])
+        if "rss_kib" in r:
+            rows[k]["rss_kib"].append(float(r["rss_kib"]))
+    out = []
+    for row in rows.values():
+        v = row["values"]
+        row.update(median=statistics.median(v), min=min(v), max=max(v), n=len(v))
+        if row["rss_kib"]:
+            row["rss_mib_median"] = statistics.median(row["rss_kib"]) / 1024.0
+            row["rss_mib_min"] = min(row["rss_kib"]) / 1024.0
+            row["rss_mib_max"] = max(row["rss_kib"]) / 1024.0
+        out.append(row)
+    return out
+
+
+# ---- lookups and formatting -----------------------------------------------
+
+def find(summary, **want):
+    """The rows matching every given id key."""
+    return [s for s in summary if all(s.get(k) == str(v) for k, v in want.items())]
+
+
+def median_of(summary, **want):
+    rows = find(summary, **want)
+    return rows[0]["median"] if rows else None
+
+
+def fmt(v):
+    if v is None:
+        return "—"
+    if v == 0:
+        return "0"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    return f"{v:.3g}"
+
+
+def unit_text(u):
+    return "µs" if u == "us" else u
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fmt_ratio(r):
+    return "—" if r is None else f"{r:.2f}×"
+
+
+def lib_rank(lib):
+    return LIB_ORDER.index(lib) if lib in LIB_ORDER else len(LIB_ORDER)
+
+
+def group_rows(summary, case):
+    """Rows of one case grouped by their settings (producers, pin, ...)."""
+    groups = {}
+    for s in summary:
+        if s["case"] != case:
+            continue
+        params = tuple(s.get(k, "") for k in PARAM_KEYS)
+        groups.setdefault(params, []).append(s)
+    first = {p: min(r["first"] for r in rows) for p, rows in groups.items()}
+    ordered = sorted(groups.items(), key=lambda kv: first[kv[0]])
+    return [(p, sorted(rows, key=lambda r: (lib_rank(r["lib"]), r["first"])))
+            for p, rows in ordered]
+
+
+def setting_text(row):
+    parts = []
+    if row.get("producers"):
+        parts.append(f"{row['producers']} producer" + ("s" if row["producers"] != "1" else ""))
+    if row.get("slots"):
+        parts.append(f"{row['slots']} slot" + ("s" if row["slots"] != "1" else ""))
+    if row.get("pin"):
+        parts.append(PIN_NAMES.get(row["pin"], row["pin"]))
+    if row.get("metric"):
+        parts.append(row["metric"])
+    return ", ".join(parts)
+
+
+# ---- tables -------------------------------------------------------------------
+
+def case_table(summary, case, field="median", lo="min", hi="max", unit=None,
+               better=None):
+    """Markdown lines for one case: setting | library | variant | median |
+    min–max | relay/peer."""
+    groups = group_rows(summary, case)
+    if not groups:
+        return []
+    # One unit for the table, or a unit per row (D and F mix them).
+    mixed = unit is None and len({r["unit"] for _, rows in groups for r in rows}) > 1
+    unit = unit or groups[0][1][0]["unit"]
+    if better is None:
+        better = "higher" if unit in HIGHER_IS_BETTER else "lower"
+    with_ratio = case in PRIMARY
+    head = ("| setting | library | variant | median | unit | min–max |" if mixed else
+            f"| setting | library | variant | median ({unit_text(unit)}) | min–max |")
+    rule = "|---|---|---|---:|---|---|" if mixed else "|---|---|---|---:|---|"
+    if with_ratio:
+        head += f" relay/peer ({better} is better for relay) |"
+        rule += "---:|"
+    lines = [head, rule]
+    for _, rows in groups:
+        ref = next((r for r in rows if r["lib"] == "relay"
+                    and r.get("variant") == PRIMARY.get(case)), None)
+        for r in rows:
+            if field not in r:
+                continue
+            unit_cell = f" {unit_text(r['unit'])} |" if mixed else ""
+            line = (f"| {setting_text(r)} | {r['lib']} | {r.get('variant', '')} | "
+                    f"{fmt(r[field])} |{unit_cell} {fmt(r[lo])}–{fmt(r[hi])} |")
+            if with_ratio:
+                cell = "ref" if r is ref else fmt_ratio(ratio(ref and ref[field], r[field]))
+                line += f" {cell} |"
+            lines.append(line)
+    return lines
+
+
+def all_tables(summary):
+    out = []
+    for case in "ABCDEF":
+        lines = case_table(summary, case)
+        if not lines:
+            continue
+        out += [f"### {CASE_TITLES[case]}", ""] + lines + [""]
+        if case == "A":
+            out += ["### A. Peak RSS of the flood (MiB, getrusage ru_maxrss of each program)", ""]
+            out += case_table(summary, "A", "rss_mib_median", "rss_mib_min", "rss_mib_max",
+                              unit="MiB", better="lower") + [""]
+    return out
+
+
+# ---- targets ------------------------------------------------------------------
+
+def targets(summary):
+    """PERFORMANCE.md's targets: (name, measured, ratio text, met)."""
+    m = lambda **k: median_of(summary, **k)
+    out = []
+
+    def check(name, measured, r, ok):
+        out.append({"target": name, "measured": measured,
+                    "ratio": r, "met": ok})
+
+    def vs(name, a, b, limit, higher, what_b):
+        r = ratio(a, b)
+        ok = None if r is None else (r >= limit if higher else r <= limit)
+        check(name, f"relay {fmt(a)} vs {what_b} {fmt(b)}",
+              None if r is None else round(r, 3), ok)
+
+    relay_a1 = m(case="A", lib="relay", variant="queued", producers=1)
+    qt_best = max([s["median"] for s in find(summary, case="A", producers=1)
+                   if s["lib"].startswith("qt")] or [0]) or None
+    vs("A: >= 10x Qt's best queued path (1 producer, Mcalls/s)", relay_a1, qt_best,
+       10, True, "Qt best")
+    vs("A: >= 3x libuv list+async (Mcalls/s)", relay_a1,
+       m(case="A", lib="uv", producers=1), 3, True, "libuv")
+    vs("A: >= 50% of the spinning SPSC ring (Mcalls/s)", relay_a1,
+       m(case="A", lib="raw", variant="spsc-spin", producers=1), 0.5, True, "SPSC ring")
+    for p in (2, 8):
+        vs(f"A: {p} producers >= 0.7x 1 producer (Mcalls/s)",
+           m(case="A", lib="relay", variant="queued", producers=p), relay_a1, 0.7, True,
+           "relay 1 producer")
+    rss = lambda lib: next((s["rss_mib_median"] for s in find(
+        summary, case="A", lib=lib, variant="queued", producers=1)), None)
+    vs("A: peak RSS of the flood <= Qt's with the unix dispatcher (MiB)", rss("relay"),
+       rss("qt-unix"), 1.0, False, "Qt unix")
+    for pin in ("diff", "same"):
+        for metric, limit in (("median", 1.3), ("p99", 1.5)):
+            vs(f"B: {metric} <= {limit}x raw eventfd ping-pong, {PIN_NAMES[pin]} (µs)",
+               m(case="B", lib="relay", pin=pin, metric=metric),
+               m(case="B", lib="raw", variant="eventfd", pin=pin, metric=metric),
+               limit, False, "eventfd")
+    for slots in (1, 10):
+        qt = min([s["median"] for s in find(summary, case="C", slots=slots)
+                  if s["lib"].startswith("qt")] or [0]) or None
+        vs(f"C: {slots} slot{'s' if slots > 1 else ''} <= 0.25x Qt direct (ns/emit)",
+           m(case="C", lib="relay", slots=slots), qt, 0.25, False, "Qt")
+    vs("C: unconnected emit <= one indirect call (ns/emit)",
+       m(case="C", lib="relay", slots=0), m(case="C", lib="raw", slots=1), 1.0, False,
+       "raw indirect call")
+    for metric, unit in (("wakeups", "switches"), ("cpu", "µs")):
+        rows = find(summary, case="D", lib="relay", metric=metric)
+        worst = max(rows[0]["values"]) if rows else None
+        check(f"D: 0 {metric} over 2 s idle (worst round, {unit})", fmt(worst), None,
+              None if worst is None else worst == 0)
+    vs("E: <= 1.5x raw pthread + eventfd, one core (µs)",
+       m(case="E", lib="relay", pin="same", metric="median"),
+       m(case="E", lib="raw", pin="same", metric="median"), 1.5, False, "raw")
+    for variant in ("payload8", "payload64"):
+        a = m(case="F", variant=variant, metric="allocs-per-emit")
+        check(f"F: 0 allocations per queued emit, {variant[7:]}-byte payload", fmt(a), None,
+              None if a is None else a == 0)
+    size, sig = m(case="F", metric="object-size"), m(case="F", metric="signal-size")
+    check("F: an object <= 64 bytes plus its signals (sizeof relay_object minus its "
+          "destroyed signal)", None if size is None else f"{fmt(size)} - {fmt(sig)} bytes",
+          None, None if size is None else size - sig <= 64)
+    locks = m(case="F", variant="direct", metric="locks-per-emit")
+    check("F: no lock taken by an emit with only direct connections (locks/emit)",
+          fmt(locks), None, None if locks is None else locks == 0)
+    return out
+
+
+def targets_table(tg, quick):
+    lines = ["| target | measured (medians) | ratio | met? |", "|---|---|---:|---|"]
+    for t in tg:
+        met = "—" if t["met"] is None else ("**met**" if t["met"] else "**not met**")
+        if quick:
+            met = "not judged (--quick)"
+        r = "—" if t["ratio"] is None else f"{t['ratio']:.2f}×"
+        lines.append(f"| {t['target']} | {t['measured'] or '—'} | {r} | {met} |")
+    return lines
+
+
+# ---- metadata -------------------------------------------------------------------
+
+def sh(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip()
+    except OSError:
+        return ""
+
+
+def metadata(rounds, quick, loads):
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    versions = {}
+    for pkg in ("qt6-base-dev", "libglib2.0-dev", "libuv1-dev", "gcc"):
+        versions[pkg] = sh("dpkg-query", "-W", "-f", "${Version}", pkg) or "not installed"
+    return {
+        "commit": sh("git", "rev-parse", "--short", "HEAD"),
+        # Uncommitted library changes mean the commit alone does not say
+        # what was measured.
+        "library_dirty": bool(sh("git", "status", "--porcelain", "--", "src", "include",
+                                 "CMakeLists.txt")),
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "cpus": sh("nproc"),
+        "cpu_model": cpu,
+        "kernel": sh("uname", "-r"),
+        "packages": versions,
+        "rounds": rounds,
+        "quick": quick,
+        "loadavg_at_rounds": loads,
+    }
+
+
+def meta_lines(meta):
+    dirty = " plus uncommitted changes in src/ or include/" if meta["library_dirty"] else ""
+    pk = meta["packages"]
+    return [
+        f"Measured {meta['date_utc']} UTC at commit `{meta['commit']}`{dirty}; "
+        f"{meta['rounds']} interleaved round(s){' (--quick)' if meta['quick'] else ''}; "
+        f"{meta['cpus']} CPUs ({meta['cpu_model']}), Linux {meta['kernel']}; "
+        f"Qt {pk['qt6-base-dev']}, GLib {pk['libglib2.0-dev']}, libuv {pk['libuv1-dev']}, "
+        f"gcc {pk['gcc']}. Load average (1 min) as each round began: "
+        f"{', '.join(f'{l:.1f}' for l in meta['loadavg_at_rounds']) or 'not recorded'}"
+        " (the programs themselves add up to ~1-2; more means other work ran).",
+        "",
+    ]
+
+
+# ---- main -------------------------------------------------------------------------
+
+def update_doc(path, text):
+    with open(path, encoding="utf-8") as f:
+        doc = f.read()
+    pat = re.compile(r"(<!-- bench:begin -->\n).*?(<!-- bench:end -->)", re.S)
+    if not pat.search(doc):
+        sys.exit(f"report.py: {path} has no <!-- bench:begin/end --> markers")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(pat.sub(lambda m: m.group(1) + text + m.group(2), doc))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--log", default="bench/results/latest.log")
+    ap.add_argument("--json")
+    ap.add_argument("--md")
+    ap.add_argument("--update-doc")
+    ap.add_argument("--rounds", type=int, default=0)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+
+    results, problems, loads = parse_log(a.log)
+    summary = summarise(results)
+    rounds = a.rounds or max((r["round"] for r in results), default=0)
+    meta = metadata(rounds, a.quick, loads)
+    tg = targets(summary)
+
+    lines = meta_lines(meta) + all_tables(summary)
+    lines += ["### Targets (PERFORMANCE.md)", ""] + targets_table(tg, a.quick) + [""]
+    if problems:
+        lines += ["### Programs that failed", ""] + [f"- `{p}`" for p in problems] + [""]
+    text = "\n".join(lines)
+    print(text)
+
+    if a.json:
+        with open(a.json, "w", encoding="utf-8") as f:
+            json.dump({"meta": meta, "problems": problems, "targets": tg,
+                       "summary": [{k: v for k, v in s.items() if k != "first"}
+                                   for s in summary],
+                       "results": results}, f, indent=1, sort_keys=True)
+            f.write("\n")
+    if a.md:
+        with open(a.md, "w", encoding="utf-8") as f:
+            f.write(text)
+    if a.update_doc:
+        update_doc(a.update_doc, text)
+    if problems or not results:
+        print(f"report.py: {len(problems)} program(s) failed or missing"
+              if problems else "report.py: no results", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
