@@ -287,6 +287,102 @@ static void test_D5_invoke_before_thread_starts_runs_after(void **state)
 	assert_int_equal(atomic_load(&r.frees), 0);
 }
 
+/* Signals and invokes from one thread to one thread share one order. */
+typedef struct mixlog {
+	atomic_int next;
+	atomic_long errors;
+	atomic_long n;
+} mixlog;
+
+static mixlog g_mix;
+
+static void mix_check(int seq)
+{
+	if (atomic_load(&g_mix.next) != seq)
+		atomic_fetch_add(&g_mix.errors, 1);
+	atomic_store(&g_mix.next, seq + 1);
+	atomic_fetch_add(&g_mix.n, 1);
+}
+
+static void on_sig_mix(obj *self, const int *v)
+{
+	(void)self;
+	mix_check(*v);
+}
+
+static void fn_mix(void *data)
+{
+	mix_check((int)(intptr_t)data);
+}
+
+static void test_D4_order_signals_and_invokes_mixed(void **state)
+{
+	(void)state;
+	enum { N = 20000 };
+	memset(&g_mix, 0, sizeof g_mix);
+	relay_thread *w = support_thread_start("inv-mix");
+	obj *s = obj_new(NULL);
+	obj *r = obj_in(w, NULL);
+	assert_int_equal(relay_connect(s, sig, r, on_sig_mix), 0);
+	for (int i = 0; i < N; i++) {
+		if (i % 3 == 1)
+			assert_int_equal(relay_invoke(&r->base, fn_mix, (void *)(intptr_t)i, NULL), 0);
+		else
+			assert_int_equal(relay_emit(s, sig, &i), 0);
+	}
+	assert_true(support_wait_count(&g_mix.n, N, 60000));
+	assert_int_equal(atomic_load(&g_mix.errors), 0);
+	assert_int_equal(relay_object_delete_later(&r->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(relay_object_destroy(&s->base), 0);
+}
+
+/* A queued emit, then a blocking one to the same thread: when the
+ * blocking emit returns, the queued slot has run (same order). */
+static atomic_long g_q_calls;
+static atomic_long g_q_seen_by_blocking;
+static void on_sig_queued_count(obj *self, const int *v)
+{
+	(void)self;
+	(void)v;
+	atomic_fetch_add(&g_q_calls, 1);
+}
+
+static void on_sig_blocking_sees(obj *self, const int *v)
+{
+	(void)self;
+	(void)v;
+	atomic_store(&g_q_seen_by_blocking, atomic_load(&g_q_calls));
+}
+
+typedef struct sndpair {
+	relay_object base;
+	RELAY_SIGNAL(q, int);
+	RELAY_SIGNAL(b, int);
+} sndpair;
+
+static void test_D4_queued_then_blocking_in_order(void **state)
+{
+	(void)state;
+	static const relay_class sp_class = { "sndpair", NULL, 0 };
+	atomic_store(&g_q_calls, 0);
+	relay_thread *w = support_thread_start("inv-qb");
+	sndpair *s = NULL;
+	assert_int_equal(relay_object_new(sizeof(*s), &sp_class, NULL, &s), 0);
+	obj *r = obj_in(w, NULL);
+	assert_int_equal(relay_connect(s, q, r, on_sig_queued_count), 0);
+	assert_int_equal(relay_connect_ex(s, b, r, on_sig_blocking_sees, RELAY_BLOCKING, 0u, NULL), 0);
+	for (int round = 1; round <= 50; round++) {
+		for (int i = 0; i < 10; i++)
+			assert_int_equal(relay_emit(s, q, &i), 0);
+		assert_int_equal(relay_emit(s, b, &round), 0);
+		assert_int_equal(atomic_load(&g_q_seen_by_blocking), round * 10);
+	}
+	assert_int_equal(relay_object_delete_later(&r->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(relay_object_destroy(&s->base), 0);
+}
+
 static void test_D7_invoke_context_destroyed_frees_data(void **state)
 {
 	(void)state;
@@ -770,6 +866,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D5_invoke_never_inside_call_same_thread, check_worker_errors),
 		cmocka_unit_test_teardown(test_D5_invoke_from_invoked_runs_next_pass, check_worker_errors),
 		cmocka_unit_test_teardown(test_D4_invoke_order_to_worker, check_worker_errors),
+		cmocka_unit_test_teardown(test_D4_order_signals_and_invokes_mixed, check_worker_errors),
+		cmocka_unit_test_teardown(test_D4_queued_then_blocking_in_order, check_worker_errors),
 		cmocka_unit_test_teardown(test_D5_invoke_before_thread_starts_runs_after, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_invoke_context_destroyed_frees_data, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_invoke_context_destroyed_in_its_thread_frees_data, check_worker_errors),
