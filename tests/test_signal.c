@@ -1375,6 +1375,106 @@ static void test_D4_order_per_emitting_thread_to_main(void **state)
 	recv_destroy(r);
 }
 
+/* Emitting threads that have exited before the receiver's loop runs:
+ * their events still arrive, in order, and nothing leaks (the transport
+ * may keep per-thread state: it must outlive the thread or be handed
+ * over). */
+static void test_D4_emitters_exit_before_delivery(void **state)
+{
+	(void)state;
+	enum { P = 4, PER = 2000, WAVES = 3 };
+	tally t = { 0 };
+	relay_thread *w = support_thread_start("d4-exit");
+	gate *g = gate_new(w);
+	recv *s = recv_new(&t, 0);
+	recv *r = recv_in(w, &t, 1);
+	assert_int_equal(relay_connect(s, pairsig, r, on_pair), 0);
+	for (int wave = 0; wave < WAVES; wave++) {
+		memset(g_pair_next, 0, sizeof g_pair_next);
+		atomic_store(&g_pair_errors, 0);
+		atomic_store(&t.calls, 0);
+		gate_close(g, NULL, NULL);
+		pemit p[P];
+		pthread_t th[P];
+		for (int i = 0; i < P; i++) {
+			p[i] = (pemit){ .s = s, .from = 0, .count = PER, .who = i, .pairs = true };
+			pemit_run(&p[i], &th[i]);
+		}
+		for (int i = 0; i < P; i++) {
+			assert_int_equal(pthread_join(th[i], NULL), 0);   /* gone */
+			assert_int_equal(p[i].rc, 0);
+		}
+		assert_int_equal(atomic_load(&t.calls), 0);
+		gate_open(g);
+		assert_true(support_wait_count(&t.calls, (long)P * PER, 60000));
+		gate_sync(g);
+		assert_int_equal(atomic_load(&t.calls), (long)P * PER);
+		assert_int_equal(atomic_load(&g_pair_errors), 0);
+		for (int i = 0; i < P; i++)
+			assert_int_equal(g_pair_next[i], PER);
+	}
+	assert_int_equal(relay_object_delete_later(&r->base), 0);
+	gate_free(g);
+	support_thread_stop(w);
+	recv_destroy(s);
+}
+
+/* Emitting threads that exit while their events are still queued to a
+ * thread that then stops: every copy is freed exactly once. */
+typedef struct mpemit {
+	recv *s;
+	int count;
+	int rc;
+} mpemit;
+
+static void *mpemit_main(void *arg)
+{
+	mpemit *p = arg;
+	for (int i = 0; i < p->count; i++) {
+		msg m = msg_make(i);
+		int rc = relay_emit(p->s, msgsig, &m);
+		free(m.s);
+		if (rc != 0 && p->rc == 0)
+			p->rc = rc;
+	}
+	return NULL;
+}
+
+static void test_D3_emitters_exit_thread_stops_copies_freed(void **state)
+{
+	(void)state;
+	enum { P = 4, PER = 500 };
+	reset_globals();
+	tally t = { 0 };
+	relay_thread *w = support_thread_start("d3-exit");
+	gate *g = gate_new(w);
+	recv *s = recv_new(&t, 0);
+	recv *r = recv_in(w, &t, 1);
+	assert_int_equal(relay_signal_set_ops(s, msgsig, &msg_ops), 0);
+	assert_int_equal(relay_connect(s, msgsig, r, on_msg), 0);
+	gate_close(g, NULL, NULL);
+	assert_int_equal(relay_thread_quit(w), 0);
+	mpemit p[P];
+	pthread_t th[P];
+	for (int i = 0; i < P; i++) {
+		p[i] = (mpemit){ s, PER, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, mpemit_main, &p[i]), 0);
+	}
+	for (int i = 0; i < P; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(p[i].rc, 0);
+	}
+	assert_int_equal(relay_object_delete_later(&r->base), 0);
+	assert_int_equal(relay_object_delete_later(&g->base), 0);
+	atomic_store(&g->go, 1);   /* g is freed as the thread ends */
+	assert_int_equal(relay_thread_wait(w, SUPPORT_TIMEOUT_MS), 0);
+	assert_int_equal(atomic_load(&g_copies), (long)P * PER);
+	assert_int_equal(atomic_load(&g_frees), atomic_load(&g_copies));
+	assert_int_equal(atomic_load(&t.bad_payload), 0);
+	assert_int_equal(relay_thread_destroy(w), 0);
+	recv_destroy(s);
+}
+
 /* Slot posting to itself: value 0 re-posts 1. */
 static void on_sig_repost(recv *self, const int *v)
 {
@@ -2452,6 +2552,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D3_copy_hooks_blocking, check_worker_errors),
 		cmocka_unit_test_teardown(test_D4_order_main_to_worker_100k, check_worker_errors),
 		cmocka_unit_test_teardown(test_D4_order_per_emitting_thread_to_main, check_worker_errors),
+		cmocka_unit_test_teardown(test_D4_emitters_exit_before_delivery, check_worker_errors),
+		cmocka_unit_test_teardown(test_D3_emitters_exit_thread_stops_copies_freed, check_worker_errors),
 		cmocka_unit_test_teardown(test_D4_posted_during_delivery_waits_next_pass, check_worker_errors),
 		cmocka_unit_test_teardown(test_D4_self_posting_flood_does_not_starve_timer, check_worker_errors),
 		cmocka_unit_test_teardown(test_D5_queued_to_own_thread_not_inside_emit, check_worker_errors),
