@@ -23,6 +23,31 @@
 
 #include "queue.h"
 
+/* ---- per-thread state ----
+ * One thread-local block, so a hot path computes one TLS address. The
+ * initial-exec model avoids __tls_get_addr calls in the shared library
+ * (glibc keeps static TLS room for libraries like this one, as for
+ * jemalloc or LTTng). */
+#if defined(__GNUC__) || defined(__clang__)
+#define RELAY__TLS_MODEL __attribute__((tls_model("initial-exec")))
+#else
+#define RELAY__TLS_MODEL
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define RELAY__NOINLINE __attribute__((noinline))
+#else
+#define RELAY__NOINLINE
+#endif
+#define RELAY__CACHE_SLOTS 16
+struct relay__tls {
+	struct relay__tdata *self;        /* the calling thread's record (thread.c) */
+	relay_object *sender;             /* relay_sender() (signal.c) */
+	int emit_depth;                   /* nested emissions (signal.c) */
+	struct relay__snap *graveyard;    /* snapshots to release (signal.c) */
+	struct relay__snap *cache[RELAY__CACHE_SLOTS];  /* emit snapshot cache */
+};
+extern _Thread_local struct relay__tls relay__tls RELAY__TLS_MODEL;
+
 /* ---- allocation (alloc.c) ---- */
 void *relay__alloc(size_t size);
 void *relay__calloc(size_t size);
@@ -131,7 +156,12 @@ void relay__conns_retarget_locked(relay_object *obj, struct relay__tdata *to);
 /* The calling thread ends: release its emit cache. */
 void relay__signal_thread_exit(void);
 /* Thread-local sender for relay_sender(). */
-relay_object *relay__set_sender(relay_object *sender);
+static inline relay_object *relay__set_sender(relay_object *sender)
+{
+	relay_object *prev = relay__tls.sender;
+	relay__tls.sender = sender;
+	return prev;
+}
 
 /* ---- events and loops (loop.c) ---- */
 enum relay__event_kind {
@@ -249,11 +279,20 @@ struct relay__tdata {
 	struct relay__tdata *next_all;   /* list of all records (thread.c) */
 };
 
-struct relay__tdata *relay__tdata_current(void);   /* adopts; NULL on ENOMEM */
+struct relay__tdata *relay__tdata_adopt(void);     /* first call in a thread */
+/* The calling thread's record (adopting the thread); NULL on ENOMEM. */
+static inline struct relay__tdata *relay__tdata_current(void)
+{
+	struct relay__tdata *t = relay__tls.self;
+	return t ? t : relay__tdata_adopt();
+}
 struct relay__tdata *relay__tdata_main(void);
 void relay__tdata_ref(struct relay__tdata *t);
 void relay__tdata_unref(struct relay__tdata *t);
-bool relay__tdata_is_current(const struct relay__tdata *t);
+static inline bool relay__tdata_is_current(const struct relay__tdata *t)
+{
+	return t && relay__tls.self == t;
+}
 /* True when a blocking call into t can be served. */
 bool relay__tdata_serves(struct relay__tdata *t);
 /* True while t's own thread may be delivering its events (not NEW,

@@ -24,19 +24,19 @@
 
 /* ---- snapshots ---- */
 
-struct snap {
+struct relay__snap {
 	atomic_int refs;
 	size_t n;
-	struct snap *grave_next;   /* thread-local graveyard (emit cache) */
+	struct relay__snap *grave_next;   /* thread-local graveyard (emit cache) */
 	struct relay__conn *c[];
 };
 
-static struct snap *snap_of(const relay_signal *sig)
+static struct relay__snap *snap_of(const relay_signal *sig)
 {
 	return atomic_load_explicit(&((relay_signal *)sig)->relay__conns, memory_order_acquire);
 }
 
-static void snap_release(struct snap *s)
+static void snap_release(struct relay__snap *s)
 {
 	if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
 		return;
@@ -48,16 +48,16 @@ static void snap_release(struct snap *s)
 /* A new snapshot of sig's linked connections plus `add` (may be NULL).
  * Sender's object lock held. Returns NULL on ENOMEM; sets *empty when the
  * result would have no connection (then nothing is allocated). */
-static struct snap *snap_rebuild_locked(relay_signal *sig, struct relay__conn *add, bool *empty)
+static struct relay__snap *snap_rebuild_locked(relay_signal *sig, struct relay__conn *add, bool *empty)
 {
-	struct snap *old = snap_of(sig);
+	struct relay__snap *old = snap_of(sig);
 	size_t n = add ? 1 : 0;
 	for (size_t i = 0; old && i < old->n; i++)
 		n += old->c[i]->linked;
 	*empty = n == 0;
 	if (n == 0)
 		return NULL;
-	struct snap *s = relay__alloc(sizeof *s + n * sizeof s->c[0]);
+	struct relay__snap *s = relay__alloc(sizeof *s + n * sizeof s->c[0]);
 	if (!s)
 		return NULL;
 	atomic_init(&s->refs, 1);   /* the signal's */
@@ -78,7 +78,7 @@ static struct snap *snap_rebuild_locked(relay_signal *sig, struct relay__conn *a
 
 /* Publishes s (NULL: unconnected) and returns the old one to release
  * after unlocking. Sender's object lock held. */
-static struct snap *snap_publish_locked(relay_signal *sig, struct snap *s)
+static struct relay__snap *snap_publish_locked(relay_signal *sig, struct relay__snap *s)
 {
 	/* release: an emitter that loads s sees its contents. */
 	return atomic_exchange_explicit(&sig->relay__conns, s, memory_order_acq_rel);
@@ -174,21 +174,12 @@ void relay__conn_count_drop(struct relay__conn *c)
 	pthread_mutex_unlock(l);
 }
 
-static _Thread_local relay_object *current_sender;
-
-relay_object *relay__set_sender(relay_object *sender)
-{
-	relay_object *prev = current_sender;
-	current_sender = sender;
-	return prev;
-}
-
 relay_object *relay_sender(void)
 {
-	return current_sender;
+	return relay__tls.sender;
 }
 
-void relay__conn_call(struct relay__conn *c, relay_object *sender, const void *arg)
+static inline void conn_call(struct relay__conn *c, relay_object *sender, const void *arg)
 {
 	void *first = c->is_func ? c->data : (void *)c->receiver;
 	relay_object *prev = relay__set_sender(sender);
@@ -200,6 +191,11 @@ void relay__conn_call(struct relay__conn *c, relay_object *sender, const void *a
 	else
 		((void (*)(void *, const void *))c->fn)(first, arg);
 	relay__set_sender(prev);
+}
+
+void relay__conn_call(struct relay__conn *c, relay_object *sender, const void *arg)
+{
+	conn_call(c, sender, arg);
 }
 
 static void list_unlink(struct relay__conn **head, struct relay__conn *c, bool in)
@@ -249,8 +245,8 @@ static int conn_unlink(struct relay__conn *c, bool kill)
 	}
 	c->linked = false;
 	bool empty;
-	struct snap *s = snap_rebuild_locked(c->signal, NULL, &empty);
-	struct snap *old = NULL;
+	struct relay__snap *s = snap_rebuild_locked(c->signal, NULL, &empty);
+	struct relay__snap *old = NULL;
 	/* Without memory for a new snapshot, c stays in the old one, unlinked
 	 * (and dead if killed): emitters skip it, the next rebuild drops it. */
 	if (s || empty)
@@ -268,7 +264,7 @@ static int conn_unlink(struct relay__conn *c, bool kill)
 
 static bool is_duplicate_locked(const relay_signal *sig, const struct relay__conn *c)
 {
-	struct snap *s = snap_of(sig);
+	struct relay__snap *s = snap_of(sig);
 	for (size_t i = 0; s && i < s->n; i++) {
 		const struct relay__conn *o = s->c[i];
 		if (o->linked && o->receiver == c->receiver && o->fn == c->fn && o->data == c->data)
@@ -300,7 +296,7 @@ static bool dying(const relay_object *o)
 }
 
 /* Links c (fully set up) under both object locks. */
-static int conn_link_locked(struct relay__conn *c, struct snap **old)
+static int conn_link_locked(struct relay__conn *c, struct relay__snap **old)
 {
 	relay_object *sender = c->sender, *receiver = c->receiver;
 	if (dying(sender) || dying(receiver))
@@ -314,7 +310,7 @@ static int conn_link_locked(struct relay__conn *c, struct snap **old)
 	c->ops = c->signal->relay__ops;
 	c->linked = true;
 	bool empty;
-	struct snap *s = snap_rebuild_locked(c->signal, c, &empty);
+	struct relay__snap *s = snap_rebuild_locked(c->signal, c, &empty);
 	if (!s) {
 		c->linked = false;
 		return -ENOMEM;
@@ -361,7 +357,7 @@ int relay__connect(relay_signal *sig, relay_object *sender, size_t argsize,
 	relay_connection id = c->id = atomic_fetch_add(&next_id, 1);
 
 	pthread_mutex_t *sl = relay__objlock(sender), *rl = recv_lock(c);
-	struct snap *old = NULL;
+	struct relay__snap *old = NULL;
 	relay__lock2(sl, rl);
 	rc = conn_link_locked(c, &old);
 	if (rc == 0)
@@ -433,7 +429,7 @@ int relay__disconnect_signal(relay_signal *sig, relay_object *sender)
 	for (;;) {
 		pthread_mutex_t *l = relay__objlock(sender);
 		pthread_mutex_lock(l);
-		struct snap *s = snap_of(sig);
+		struct relay__snap *s = snap_of(sig);
 		struct relay__conn *c = NULL;
 		for (size_t i = 0; s && i < s->n && !c; i++)
 			if (s->c[i]->linked)
@@ -485,14 +481,17 @@ struct emission {
 
 /* A single-shot connection is taken by exactly one emit, which unlinks it
  * (keeping its life, so the event it queued is delivered). */
-static bool take_single_shot(struct relay__conn *c)
+RELAY__NOINLINE static bool take_single_shot_slow(struct relay__conn *c)
 {
-	if (!(c->flags & RELAY_SINGLE_SHOT))
-		return true;
 	if (atomic_exchange(&c->taken, true))
 		return false;
 	conn_unlink(c, false);
 	return true;
+}
+
+static inline bool take_single_shot(struct relay__conn *c)
+{
+	return !(c->flags & RELAY_SINGLE_SHOT) || take_single_shot_slow(c);
 }
 
 static struct relay__event *make_slot_event(struct relay__conn *c, const struct emission *e,
@@ -522,7 +521,7 @@ static struct relay__event *make_slot_event(struct relay__conn *c, const struct 
 }
 
 /* Payloads too big to sit in a ring record travel in a heap event. */
-static int emit_queued_heap(struct relay__conn *c, const struct emission *e)
+RELAY__NOINLINE static int emit_queued_heap(struct relay__conn *c, const struct emission *e)
 {
 	int rc = 0;
 	struct relay__event *ev = make_slot_event(c, e, &rc);
@@ -542,7 +541,8 @@ static int emit_queued_heap(struct relay__conn *c, const struct emission *e)
  * thread, payload inline; no lock, no allocation in steady state. A
  * receiver destroyed or moved meanwhile is handled at delivery (dropped,
  * or forwarded). */
-static int emit_queued(struct relay__conn *c, const struct emission *e)
+/* Out of line: keeps the direct path's frame small. */
+RELAY__NOINLINE static int emit_queued(struct relay__conn *c, const struct emission *e)
 {
 	if (e->argsize > RELAY__INLINE_MAX)
 		return emit_queued_heap(c, e);
@@ -562,7 +562,7 @@ static int emit_queued(struct relay__conn *c, const struct emission *e)
 	return rc == RELAY_ENOTRUNNING ? 0 : rc;
 }
 
-static int emit_blocking(struct relay__conn *c, const struct emission *e)
+RELAY__NOINLINE static int emit_blocking(struct relay__conn *c, const struct emission *e)
 {
 	char who[160];
 	if (atomic_load(&c->rthread) == e->self)
@@ -596,7 +596,7 @@ static int emit_one(struct relay__conn *c, const struct emission *e)
 		return 0;
 	switch (type) {
 	case RELAY_DIRECT:
-		relay__conn_call(c, e->sender, e->arg);
+		conn_call(c, e->sender, e->arg);
 		return 0;
 	case RELAY_QUEUED:
 		return emit_queued(c, e);
@@ -612,18 +612,17 @@ static int emit_one(struct relay__conn *c, const struct emission *e)
  * it), so the pointer comparison is safe from ABA. Snapshots evicted during
  * an emission wait in a graveyard until the outermost emission ends, as
  * the emission may be iterating them. */
-#define CACHE_SLOTS 16
-static _Thread_local struct snap *cache[CACHE_SLOTS];
-static _Thread_local struct snap *graveyard;
-static _Thread_local int emit_depth;
+#define CACHE_SLOTS RELAY__CACHE_SLOTS
+#define emit_depth (relay__tls.emit_depth)
+#define graveyard (relay__tls.graveyard)
 
-static struct snap **cache_slot(const relay_signal *sig)
+static struct relay__snap **cache_slot(const relay_signal *sig)
 {
 	uintptr_t a = (uintptr_t)sig;
-	return &cache[((a >> 4) ^ (a >> 10)) & (CACHE_SLOTS - 1)];
+	return &relay__tls.cache[((a >> 4) ^ (a >> 10)) & (CACHE_SLOTS - 1)];
 }
 
-static void bury(struct snap *s)
+static void bury(struct relay__snap *s)
 {
 	if (!s)
 		return;
@@ -638,18 +637,18 @@ static void bury(struct snap *s)
 static void empty_graveyard(void)
 {
 	while (graveyard) {
-		struct snap *s = graveyard;
+		struct relay__snap *s = graveyard;
 		graveyard = s->grave_next;
 		snap_release(s);
 	}
 }
 
 /* The current snapshot of sig, taken into the cache. */
-static struct snap *cache_fill(relay_signal *sig, relay_object *sender, struct snap **slot)
+RELAY__NOINLINE static struct relay__snap *cache_fill(relay_signal *sig, relay_object *sender, struct relay__snap **slot)
 {
 	pthread_mutex_t *l = relay__objlock(sender);
 	pthread_mutex_lock(l);
-	struct snap *s = snap_of(sig);
+	struct relay__snap *s = snap_of(sig);
 	if (s)
 		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 	pthread_mutex_unlock(l);
@@ -663,8 +662,8 @@ static struct snap *cache_fill(relay_signal *sig, relay_object *sender, struct s
 void relay__signal_thread_exit(void)
 {
 	for (int i = 0; i < CACHE_SLOTS; i++) {
-		snap_release(cache[i]);
-		cache[i] = NULL;
+		snap_release(relay__tls.cache[i]);
+		relay__tls.cache[i] = NULL;
 	}
 	empty_graveyard();
 }
@@ -673,13 +672,13 @@ int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const v
 {
 	if (!sig || !sender || (argsize && !arg))
 		return -EINVAL;
-	struct snap *s = atomic_load_explicit(&sig->relay__conns, memory_order_acquire);
+	struct relay__snap *s = atomic_load_explicit(&sig->relay__conns, memory_order_acquire);
 	if (!s)
 		return 0;   /* unconnected: one load and a branch */
 	if ((atomic_load_explicit(&sender->relay__flags, memory_order_relaxed) &
 	     RELAY__OBJ_BLOCKED) && sig != &sender->destroyed.relay__s)
 		return 0;
-	struct snap **slot = cache_slot(sig);
+	struct relay__snap **slot = cache_slot(sig);
 	if (*slot != s && !(s = cache_fill(sig, sender, slot)))
 		return 0;
 

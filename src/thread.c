@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static _Thread_local struct relay__tdata *tls_self;
+_Thread_local struct relay__tls relay__tls RELAY__TLS_MODEL;
 static pthread_key_t exit_key;               /* adopted threads' end */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static struct relay__tdata *main_record;     /* set once (init_once) */
@@ -135,14 +135,14 @@ struct relay__tdata *relay__tdata_main(void)
 	return main_record;
 }
 
-struct relay__tdata *relay__tdata_current(void)
+struct relay__tdata *relay__tdata_adopt(void)
 {
-	if (tls_self)
-		return tls_self;
+	if (relay__tls.self)
+		return relay__tls.self;
 	struct relay__tdata *m = relay__tdata_main();
 	if (m && gettid() == getpid()) {
 		m->pthread = pthread_self();
-		tls_self = m;
+		relay__tls.self = m;
 		return m;
 	}
 	/* A foreign thread: adopt it. Its record goes at thread exit. */
@@ -152,14 +152,9 @@ struct relay__tdata *relay__tdata_current(void)
 	t->pthread = pthread_self();
 	t->os_tid = gettid();
 	pthread_getname_np(pthread_self(), t->name, sizeof t->name);
-	tls_self = t;
+	relay__tls.self = t;
 	pthread_setspecific(exit_key, t);
 	return t;
-}
-
-bool relay__tdata_is_current(const struct relay__tdata *t)
-{
-	return t && tls_self == t;
 }
 
 bool relay__tdata_serves(struct relay__tdata *t)
@@ -222,20 +217,20 @@ static void thread_exit_cleanup(struct relay__tdata *t)
 static void adopted_exit(void *arg)
 {
 	struct relay__tdata *t = arg;
-	tls_self = t;   /* destructors may call relay */
+	relay__tls.self = t;   /* destructors may call relay */
 	relay__thread_finish(t, false);
 	thread_exit_cleanup(t);
 	set_state_locked_q(t, RELAY__T_GONE);
 	relay__drain_on_teardown(t);
 	announce_done(t);
-	tls_self = NULL;
+	relay__tls.self = NULL;
 	relay__tdata_unref(t);
 }
 
 static void *thread_main(void *arg)
 {
 	struct relay__tdata *t = arg;
-	tls_self = t;
+	relay__tls.self = t;
 	t->os_tid = gettid();
 	pthread_setname_np(pthread_self(), t->name);
 	set_state_locked_q(t, RELAY__T_RUNNING);
@@ -244,7 +239,7 @@ static void *thread_main(void *arg)
 	(void)code;
 	relay__thread_finish(t, true);
 	thread_exit_cleanup(t);
-	tls_self = NULL;
+	relay__tls.self = NULL;
 	relay__tdata_unref(t);   /* the running thread's reference */
 	return NULL;
 }
@@ -453,7 +448,7 @@ bool relay_thread_interruption_requested(const relay_thread *h)
 
 bool relay_interruption_requested(void)
 {
-	struct relay__tdata *t = tls_self;
+	struct relay__tdata *t = relay__tls.self;
 	return t && atomic_load_explicit(&t->interrupt, memory_order_relaxed);
 }
 
