@@ -656,6 +656,127 @@ static void test_D6_stress_direct_disconnect_generations(void **state)
 }
 
 /* ======================================================================
+ * Thread churn: many short-lived emitting threads (D4, D3)
+ * ====================================================================== */
+
+enum { CHURN_MAX_IDS = 1 << 16, CHURN_PER = 64, CHURN_BATCH = 8 };
+
+typedef struct cpay {
+	int id;
+	int seq;
+	char *text;
+} cpay;
+
+static int g_churn_next[CHURN_MAX_IDS];   /* receiver thread only */
+static atomic_long g_churn_calls, g_churn_errors, g_churn_copies, g_churn_frees;
+
+static int cpay_copy(void *dst, const void *src)
+{
+	const cpay *s = src;
+	cpay *d = dst;
+	*d = *s;
+	d->text = strdup(s->text);
+	if (!d->text)
+		return -ENOMEM;
+	atomic_fetch_add(&g_churn_copies, 1);
+	return 0;
+}
+
+static void cpay_free(void *p)
+{
+	cpay *c = p;
+	free(c->text);
+	c->text = NULL;
+	atomic_fetch_add(&g_churn_frees, 1);
+}
+
+static const relay_payload_ops cpay_ops = { cpay_copy, cpay_free };
+
+typedef struct csnd {
+	relay_object base;
+	RELAY_SIGNAL(data, cpay);
+} csnd;
+
+static void churn_fn(void *data, const cpay *p)
+{
+	(void)data;
+	char want[32];
+	snprintf(want, sizeof want, "c%d:%d", p->id, p->seq);
+	if (p->id < 0 || p->id >= CHURN_MAX_IDS || g_churn_next[p->id] != p->seq ||
+	    !p->text || strcmp(p->text, want) != 0)
+		atomic_fetch_add(&g_churn_errors, 1);
+	else
+		g_churn_next[p->id]++;
+	atomic_fetch_add(&g_churn_calls, 1);
+}
+
+typedef struct cthread {
+	csnd *s;
+	int id;
+	int rc;
+} cthread;
+
+static void *churn_main(void *arg)
+{
+	cthread *c = arg;
+	char text[32];
+	for (int i = 0; i < CHURN_PER; i++) {
+		snprintf(text, sizeof text, "c%d:%d", c->id, i);
+		cpay v = { c->id, i, text };
+		int rc = relay_emit(c->s, data, &v);
+		if (rc != 0 && c->rc == 0)
+			c->rc = rc;
+	}
+	return NULL;
+}
+
+static void test_D4_stress_short_lived_emitters(void **state)
+{
+	(void)state;
+	static const relay_class csnd_class = { "csnd", NULL, 0 };
+	memset(g_churn_next, 0, sizeof g_churn_next);
+	atomic_store(&g_churn_calls, 0);
+	atomic_store(&g_churn_errors, 0);
+	atomic_store(&g_churn_copies, 0);
+	atomic_store(&g_churn_frees, 0);
+	relay_thread *w = support_thread_start("churn");
+	rcv *ctx = NULL;
+	assert_int_equal(relay_object_new(sizeof(*ctx), &anchor_class, NULL, &ctx), 0);
+	assert_int_equal(relay_object_move_to_thread(&ctx->base, w), 0);
+	csnd *s = NULL;
+	assert_int_equal(relay_object_new(sizeof(*s), &csnd_class, NULL, &s), 0);
+	assert_int_equal(relay_signal_set_ops(s, data, &cpay_ops), 0);
+	assert_int_equal(relay_connect_func_ex(s, data, &ctx->base, churn_fn, NULL, RELAY_AUTO, 0u, NULL), 0);
+
+	int64_t deadline = support_now_ms() + p_ms();
+	int next_id = 0, bad_rc = 0;
+	while (support_now_ms() < deadline && next_id + CHURN_BATCH <= CHURN_MAX_IDS) {
+		cthread c[CHURN_BATCH];
+		pthread_t th[CHURN_BATCH];
+		for (int i = 0; i < CHURN_BATCH; i++) {
+			c[i] = (cthread){ s, next_id++, 0 };
+			assert_int_equal(pthread_create(&th[i], NULL, churn_main, &c[i]), 0);
+		}
+		for (int i = 0; i < CHURN_BATCH; i++) {
+			assert_int_equal(pthread_join(th[i], NULL), 0);
+			if (c[i].rc != 0)
+				bad_rc++;
+		}
+	}
+	long expect = (long)next_id * CHURN_PER;
+	assert_true(support_wait_count(&g_churn_calls, expect, STRESS_WAIT_MS));
+	print_message("thread churn: %d threads, %ld events\n", next_id, expect);
+	assert_int_equal(bad_rc, 0);
+	assert_int_equal(relay_object_delete_later(&ctx->base), 0);
+	support_thread_stop(w);
+	assert_int_equal(relay_object_destroy(&s->base), 0);
+	assert_int_equal(atomic_load(&g_churn_errors), 0);
+	assert_int_equal(atomic_load(&g_churn_calls), expect);
+	assert_int_equal(atomic_load(&g_churn_copies), expect);
+	assert_int_equal(atomic_load(&g_churn_frees), expect);
+}
+
+/* ======================================================================
  * Wake-ups: ping-pong between two loops (a lost wake-up is a hang)
  * ====================================================================== */
 
@@ -853,6 +974,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_D6_D7_stress_connect_cut_destroy),
 		cmocka_unit_test(test_D6_stress_direct_disconnect_generations),
+		cmocka_unit_test(test_D4_stress_short_lived_emitters),
 		cmocka_unit_test(test_D4_stress_ping_pong_wakeups),
 		cmocka_unit_test(test_D1_stress_concurrent_blocking_invokes),
 	};
