@@ -52,13 +52,17 @@ typedef struct msg {
 
 static atomic_long g_copies;     /* successful msg copies */
 static atomic_long g_frees;      /* msg frees */
-static atomic_int g_fail_copy;   /* make msg_copy fail with -ENOMEM */
+static atomic_int g_fail_copy;   /* the next this many msg_copy calls fail */
 
 static int msg_copy(void *dst, const void *src)
 {
 	const msg *s = src;
 	msg *d = dst;
-	if (atomic_load(&g_fail_copy))
+	/* a countdown: that many next copies fail */
+	int f = atomic_load(&g_fail_copy);
+	while (f > 0 && !atomic_compare_exchange_weak(&g_fail_copy, &f, f - 1)) {
+	}
+	if (f > 0)
 		return -ENOMEM;
 	d->id = s->id;
 	d->s = strdup(s->s);
@@ -884,6 +888,34 @@ static void test_D8_blocking_emit_thread_finished_refused(void **state)
 	recv_destroy(s);
 }
 
+/* One blocking connection is refused: the emit returns its error, and
+ * the other connections are still called ("calls or queues every
+ * connection"). */
+static void test_D8_blocking_error_other_connections_still_called(void **state)
+{
+	(void)state;
+	tally tm = { 0 }, tw = { 0 }, td = { 0 };
+	relay_thread *w = support_thread_start("d8-mix");
+	recv *s = recv_new(&tm, 0);
+	recv *rm = recv_new(&tm, 1);
+	recv *rw = recv_in(w, &tw, 2);
+	recv *rd = recv_new(&td, 3);
+	assert_int_equal(relay_connect_ex(s, sig, rm, on_sig, RELAY_BLOCKING, 0u, NULL), 0);
+	assert_int_equal(relay_connect_ex(s, sig, rw, on_sig, RELAY_BLOCKING, 0u, NULL), 0);
+	assert_int_equal(relay_connect(s, sig, rd, on_sig), 0);
+	int v = 3;
+	assert_int_equal(relay_emit(s, sig, &v), RELAY_EDEADLOCK);
+	assert_int_equal(atomic_load(&tw.calls), 1);    /* blocking: already ran */
+	assert_int_equal(atomic_load(&td.calls), 1);    /* direct */
+	support_drain(10);
+	assert_int_equal(atomic_load(&tm.calls), 0);
+	assert_int_equal(relay_object_delete_later(&rw->base), 0);
+	support_thread_stop(w);
+	recv_destroy(s);
+	recv_destroy(rm);
+	recv_destroy(rd);
+}
+
 /* ======================================================================
  * D2: plain functions, with and without a context
  * ====================================================================== */
@@ -1311,6 +1343,31 @@ static void test_D3_copy_failure_enomem_skips_and_counts_dropped(void **state)
 	recv_destroy(s);
 	recv_destroy(r);
 	assert_int_equal(atomic_load(&g_frees), atomic_load(&g_copies));
+}
+
+/* One queued copy fails: the emit reports -ENOMEM, that connection is
+ * skipped, the others still get theirs. */
+static void test_D3_copy_failure_other_connections_still_served(void **state)
+{
+	(void)state;
+	reset_globals();
+	tally t1 = { 0 }, t2 = { 0 };
+	recv *s = recv_new(&t1, 0);
+	recv *r1 = recv_new(&t1, 1), *r2 = recv_new(&t2, 2);
+	assert_int_equal(relay_signal_set_ops(s, msgsig, &msg_ops), 0);
+	assert_int_equal(relay_connect_ex(s, msgsig, r1, on_msg, RELAY_QUEUED, 0u, NULL), 0);
+	assert_int_equal(relay_connect_ex(s, msgsig, r2, on_msg, RELAY_QUEUED, 0u, NULL), 0);
+	atomic_store(&g_fail_copy, 1);
+	msg m = msg_make(7);
+	assert_int_equal(relay_emit(s, msgsig, &m), -ENOMEM);
+	free(m.s);
+	support_drain(10);
+	assert_int_equal(atomic_load(&t1.calls) + atomic_load(&t2.calls), 1);
+	assert_int_equal(atomic_load(&g_copies), 1);
+	assert_int_equal(atomic_load(&g_frees), 1);
+	recv_destroy(s);
+	recv_destroy(r1);
+	recv_destroy(r2);
 }
 
 /* ======================================================================
@@ -2535,6 +2592,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D8_blocking_emit_own_thread_refused, check_worker_errors),
 		cmocka_unit_test_teardown(test_D8_blocking_emit_thread_not_started_refused, check_worker_errors),
 		cmocka_unit_test_teardown(test_D8_blocking_emit_thread_finished_refused, check_worker_errors),
+		cmocka_unit_test_teardown(test_D8_blocking_error_other_connections_still_called, check_worker_errors),
 		cmocka_unit_test_teardown(test_D2_func_without_context_runs_in_emitter, check_worker_errors),
 		cmocka_unit_test_teardown(test_D2_func_with_context_runs_in_context_thread, check_worker_errors),
 		cmocka_unit_test_teardown(test_D2_func_connection_dies_with_context, check_worker_errors),
@@ -2549,6 +2607,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D3_copy_hooks_dropped_each_copy_freed_once, check_worker_errors),
 		cmocka_unit_test_teardown(test_D3_copy_hooks_thread_ends_with_queued, check_worker_errors),
 		cmocka_unit_test_teardown(test_D3_copy_failure_enomem_skips_and_counts_dropped, check_worker_errors),
+		cmocka_unit_test_teardown(test_D3_copy_failure_other_connections_still_served, check_worker_errors),
 		cmocka_unit_test_teardown(test_D3_copy_hooks_blocking, check_worker_errors),
 		cmocka_unit_test_teardown(test_D4_order_main_to_worker_100k, check_worker_errors),
 		cmocka_unit_test_teardown(test_D4_order_per_emitting_thread_to_main, check_worker_errors),
