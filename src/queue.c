@@ -106,7 +106,11 @@ static struct relay__chunk *chunk_get(struct relay__ring *r, size_t need)
 		return c;
 	}
 	relay__free(c);
-	/* A backlog: grow, so a flood takes fewer, larger chunks. */
+	/* A backlog: grow, so a flood takes fewer, larger chunks, and let the
+	 * consumer run (on a loaded machine a flooding producer would
+	 * otherwise take its CPU time). */
+	if (r->next_cap >= CHUNK_MAX)
+		sched_yield();
 	size_t cap = r->next_cap;
 	while (cap < need + NEXT_SIZE)
 		cap *= 2;
@@ -143,11 +147,11 @@ static void chunk_retire(struct relay__ring *r, struct relay__chunk *c)
 static pthread_mutex_t producers_lock = PTHREAD_MUTEX_INITIALIZER;
 static relay__producer *producers;          /* guarded by producers_lock */
 static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
-static bool have_membarrier;                /* set once */
+bool relay__have_membarrier;                 /* set once, before any ring exists */
 
 static void membarrier_init(void)
 {
-	have_membarrier =
+	relay__have_membarrier =
 		syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
 }
 
@@ -176,27 +180,10 @@ static void producer_unregister(relay__producer *p)
 	pthread_mutex_unlock(&producers_lock);
 }
 
-void relay__post_enter(relay__producer *p)
-{
-	uint64_t s = atomic_load_explicit(&p->post_seq, memory_order_relaxed);
-	atomic_store_explicit(&p->post_seq, s + 1, memory_order_relaxed);
-	if (have_membarrier)
-		atomic_signal_fence(memory_order_seq_cst);   /* the mover's membarrier orders it */
-	else
-		atomic_thread_fence(memory_order_seq_cst);
-}
-
-void relay__post_leave(relay__producer *p)
-{
-	uint64_t s = atomic_load_explicit(&p->post_seq, memory_order_relaxed);
-	/* release: the mover that sees it even sees the committed record */
-	atomic_store_explicit(&p->post_seq, s + 1, memory_order_release);
-}
-
 void relay__queue_grace_period(relay__producer *self)
 {
 	pthread_once(&membarrier_once, membarrier_init);
-	if (have_membarrier)
+	if (relay__have_membarrier)
 		syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
 	else
 		atomic_thread_fence(memory_order_seq_cst);
@@ -332,11 +319,32 @@ static struct relay__rec *reserve(struct relay__ring *r, size_t size)
 	return (struct relay__rec *)(r->wr->data + r->wr_off);
 }
 
-static void commit(struct relay__ring *r, struct relay__rec *rec)
+/* Publishes the record, then wakes the consumer if it announced sleep.
+ * The commit is a seq_cst exchange (one locked instruction on x86, no
+ * separate fence): with the consumer's seq_cst store of `sleeping` and
+ * load of `produced` it forms the Dekker pair of prepare_sleep - either
+ * the consumer sees this record, or this load sees it sleeping. */
+static void commit_and_wake(struct relay__ring *r, struct relay__rec *rec, relay__queue *q)
 {
 	r->wr_off += rec->size;
-	/* release: pairs with the consumer's acquire load in snapshot/scan */
-	atomic_store_explicit(&r->produced, ++r->wr_count, memory_order_release);
+	atomic_exchange_explicit(&r->produced, ++r->wr_count, memory_order_seq_cst);
+	if (atomic_load_explicit(&q->sleeping, memory_order_seq_cst) &&
+	    atomic_exchange(&q->sleeping, false)) {
+		uint64_t one = 1;
+		while (write(q->wakefd, &one, sizeof one) < 0 && errno == EINTR)
+			;
+	}
+}
+
+/* Small fixed sizes become plain moves instead of a call to memcpy. */
+static inline void copy_payload(void *dst, const void *src, size_t n)
+{
+	switch (n) {
+	case 4: memcpy(dst, src, 4); break;
+	case 8: memcpy(dst, src, 8); break;
+	case 16: memcpy(dst, src, 16); break;
+	default: memcpy(dst, src, n); break;
+	}
 }
 
 /* ---- producer side ---- */
@@ -390,7 +398,7 @@ int relay__queue_post_slot(struct relay__tdata *from, struct relay__tdata *to,
 	if (!rec)
 		return -ENOMEM;
 	if (argsize) {
-		memcpy(RELAY__REC_PAYLOAD(rec), arg, argsize);
+		copy_payload(RELAY__REC_PAYLOAD(rec), arg, argsize);
 		if (copy) {
 			int rc = copy(RELAY__REC_PAYLOAD(rec), arg);
 			if (rc < 0)
@@ -403,8 +411,7 @@ int relay__queue_post_slot(struct relay__tdata *from, struct relay__tdata *to,
 	take_conn_ref(&from->prod, conn);
 	rec->conn = conn;
 	rec->u.sender = sender;
-	commit(r, rec);
-	relay__queue_wake_if_sleeping(&to->q);
+	commit_and_wake(r, rec, &to->q);
 	return 0;
 }
 
@@ -423,8 +430,7 @@ int relay__queue_post_event(struct relay__tdata *from, struct relay__tdata *to,
 	rec->argsize = 0;
 	rec->conn = NULL;
 	rec->u.ev = ev;
-	commit(r, rec);
-	relay__queue_wake_if_sleeping(&to->q);
+	commit_and_wake(r, rec, &to->q);
 	return 0;
 }
 
@@ -607,7 +613,8 @@ int relay__queue_deliver(struct relay__tdata *t,
 					continue;
 			}
 			struct relay__rec_copy copy;
-			memcpy(&copy, rec, rec->size);
+			copy.rec = *rec;
+			copy_payload(copy.payload, RELAY__REC_PAYLOAD(rec), rec->argsize);
 			r->rd_off += rec->size;
 			r->consumed++;
 			if (copy.rec.kind == RELAY__REC_DEAD)
@@ -654,14 +661,14 @@ void relay__queue_take_rec(struct relay__rec *rec)
 bool relay__queue_prepare_sleep(struct relay__tdata *t, const atomic_bool *abort_sleep)
 {
 	relay__queue *q = &t->q;
-	atomic_store_explicit(&q->sleeping, true, memory_order_relaxed);
-	/* Pairs with the fence in relay__queue_wake_if_sleeping (Dekker). */
+	/* seq_cst store, then seq_cst loads: the consumer's half of the
+	 * Dekker pair (commit_and_wake, relay__queue_wake_if_sleeping). */
+	atomic_store(&q->sleeping, true);
 	atomic_thread_fence(memory_order_seq_cst);
-	bool busy = atomic_load_explicit(abort_sleep, memory_order_relaxed) ||
-		    atomic_load_explicit(&q->slow_pending, memory_order_relaxed) ||
-		    atomic_load_explicit(&q->new_rings, memory_order_relaxed) != NULL;
+	bool busy = atomic_load(abort_sleep) || atomic_load(&q->slow_pending) ||
+		    atomic_load(&q->new_rings) != NULL;
 	for (struct relay__ring *r = q->rings; r && !busy; r = r->cnext)
-		busy = atomic_load_explicit(&r->produced, memory_order_relaxed) != r->consumed;
+		busy = atomic_load(&r->produced) != r->consumed;
 	if (busy)
 		atomic_store(&q->sleeping, false);
 	return !busy;

@@ -114,9 +114,27 @@ void relay__producer_close(relay__producer *p);
 /* Idle: forget rings to threads that are gone, return bulk references. */
 void relay__producer_trim(relay__producer *p);
 
-/* Brackets a post: from reading the target's thread to committing. */
-void relay__post_enter(relay__producer *p);
-void relay__post_leave(relay__producer *p);
+/* Brackets a post: from reading the target's thread to committing. The
+ * bracket's first store must be visible before the post reads the target's
+ * thread: the mover's membarrier makes it so, or, without membarrier, a
+ * fence here. */
+extern bool relay__have_membarrier;
+static inline void relay__post_enter(relay__producer *p)
+{
+	uint_fast64_t s = atomic_load_explicit(&p->post_seq, memory_order_relaxed);
+	atomic_store_explicit(&p->post_seq, s + 1, memory_order_relaxed);
+	if (relay__have_membarrier)
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		atomic_thread_fence(memory_order_seq_cst);
+}
+
+static inline void relay__post_leave(relay__producer *p)
+{
+	uint_fast64_t s = atomic_load_explicit(&p->post_seq, memory_order_relaxed);
+	/* release: the mover that sees it even sees the committed record */
+	atomic_store_explicit(&p->post_seq, s + 1, memory_order_release);
+}
 /* Returns once every post that may have read a target's thread before
  * this call has committed its record (move_to_thread, before it scans). */
 void relay__queue_grace_period(relay__producer *self);
