@@ -204,13 +204,13 @@ int relay_object_destroy(relay_object *obj);
 int relay_object_delete_later(relay_object *obj);
 
 /* Change the thread the object lives in, with its children, its timers
- * and its events still pending in the old thread (in order). Allowed only
- * from the object's current thread, or from any thread for an object with
- * no thread (thread NULL detaches it: events for it are then dropped and
- * counted until it is moved again). Refused: RELAY_EWRONGTHREAD,
- * RELAY_EHASPARENT (move the parent, or unparent first), RELAY_EMAINONLY.
- * Events posted by other threads while the move happens are forwarded to
- * the new thread when the old one meets them. */
+ * and its events still pending in the old thread: they are delivered in
+ * the new thread in order, before anything posted after the move (also
+ * while other threads keep posting during it). Allowed only from the
+ * object's current thread, or from any thread for an object with no thread
+ * (thread NULL detaches it: events for it are then dropped and counted
+ * until it is moved again). Refused: RELAY_EWRONGTHREAD, RELAY_EHASPARENT
+ * (move the parent, or unparent first), RELAY_EMAINONLY. */
 int relay_object_move_to_thread(relay_object *obj, relay_thread *thread);
 
 /* Owner thread only. parent NULL unparents. Refused with

@@ -153,7 +153,7 @@ void relay__object_cut_connections(relay_object *obj);
 void relay__conn_count_drop(struct relay__conn *c);
 /* move_to_thread: retarget obj's incoming connections. Object lock held. */
 void relay__conns_retarget_locked(relay_object *obj, struct relay__tdata *to);
-/* The calling thread ends: release its emit cache. */
+/* The calling thread ends or idles: release its emit cache. */
 void relay__signal_thread_exit(void);
 /* Thread-local sender for relay_sender(). */
 static inline relay_object *relay__set_sender(relay_object *sender)

@@ -661,11 +661,14 @@ RELAY__NOINLINE static struct relay__snap *cache_fill(relay_signal *sig, relay_o
 
 void relay__signal_thread_exit(void)
 {
+	/* An idle pass may run inside a slot (a nested loop): snapshots an
+	 * outer emission iterates must wait for it in the graveyard. */
 	for (int i = 0; i < CACHE_SLOTS; i++) {
-		snap_release(relay__tls.cache[i]);
+		bury(relay__tls.cache[i]);
 		relay__tls.cache[i] = NULL;
 	}
-	empty_graveyard();
+	if (emit_depth == 0)
+		empty_graveyard();
 }
 
 int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const void *arg)
