@@ -2227,6 +2227,91 @@ static void test_D9_sender_destroyed_during_its_emission(void **state)
 	recv_destroy(b);
 }
 
+/* A slot runs nested loop passes (an idle one and one that delivers a
+ * queued function which disconnects B, connects D and emits again)
+ * while the outer emission is in progress: B must not be called after the
+ * nested pass disconnected it, D not by this emission, C exactly once;
+ * nothing the outer emission iterates may be freed (ASan checks). */
+typedef struct nested {
+	recv *s, *b, *d;
+	relay_connection cb;
+	atomic_int nested_done;
+	atomic_int b_after_cut;
+	atomic_int disc_rc, conn_rc;
+} nested;
+
+static nested *g_nested;
+
+static void nested_fn(void *data)
+{
+	nested *x = data;
+	atomic_store(&x->disc_rc, relay_disconnect(x->cb));
+	atomic_store(&x->conn_rc, relay_connect(x->s, sig, x->d, on_sig));
+	int v = 99;
+	(void)relay_emit(x->s, other, &v);
+}
+
+static void on_sig_nested_pass(recv *self, const int *v)
+{
+	nested *x = g_nested;
+	on_sig(self, v);
+	(void)relay_loop_run_once(0);   /* delivers nested_fn */
+	(void)relay_loop_run_once(0);   /* idle */
+	(void)relay_process_events();
+	atomic_store(&x->nested_done, 1);
+}
+
+static void on_sig_b_nested(recv *self, const int *v)
+{
+	on_sig(self, v);
+	if (atomic_load(&g_nested->nested_done))
+		atomic_store(&g_nested->b_after_cut, 1);
+}
+
+static void test_D9_nested_pass_in_slot_during_emission(void **state)
+{
+	(void)state;
+	tally ta = { 0 }, tb = { 0 }, tc = { 0 }, td = { 0 }, ts = { 0 };
+	nested x = { 0 };
+	g_nested = &x;
+	support_drain(100);
+	x.s = recv_new(&ts, 0);
+	recv *a = recv_new(&ta, 1);
+	x.b = recv_new(&tb, 2);
+	recv *c = recv_new(&tc, 3);
+	x.d = recv_new(&td, 4);
+	recv *o = recv_new(&ts, 5);
+	assert_int_equal(relay_connect(x.s, other, o, on_sig), 0);
+	assert_int_equal(relay_connect(x.s, sig, a, on_sig_nested_pass), 0);
+	assert_int_equal(relay_connect_ex(x.s, sig, x.b, on_sig_b_nested, RELAY_AUTO, 0u, &x.cb), 0);
+	assert_int_equal(relay_connect(x.s, sig, c, on_sig), 0);
+	assert_int_equal(relay_invoke(&a->base, nested_fn, &x, NULL), 0);
+	int v = 1;
+	assert_int_equal(relay_emit(x.s, sig, &v), 0);
+	assert_int_equal(atomic_load(&x.nested_done), 1);
+	assert_int_equal(atomic_load(&x.disc_rc), 0);
+	assert_int_equal(atomic_load(&x.conn_rc), 0);
+	assert_int_equal(atomic_load(&ta.calls), 1);
+	assert_true(atomic_load(&tb.calls) <= 1);
+	assert_int_equal(atomic_load(&x.b_after_cut), 0);
+	assert_int_equal(atomic_load(&tc.calls), 1);
+	assert_int_equal(atomic_load(&td.calls), 0);
+	/* the next emission: a (no more queued work), c, d; not b */
+	assert_int_equal(relay_emit(x.s, sig, &v), 0);
+	assert_int_equal(atomic_load(&ta.calls), 2);
+	assert_int_equal(atomic_load(&tc.calls), 2);
+	assert_int_equal(atomic_load(&td.calls), 1);
+	assert_true(atomic_load(&tb.calls) <= 1);
+	support_drain(10);
+	recv_destroy(x.s);
+	recv_destroy(a);
+	recv_destroy(x.b);
+	recv_destroy(c);
+	recv_destroy(x.d);
+	recv_destroy(o);
+	g_nested = NULL;
+}
+
 /* A queued trigger runs inside relay_loop_run; its slot emits a signal
  * whose direct slots exit the loop and log: both run, the loop returns
  * the code. */
@@ -2634,6 +2719,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D9_delete_later_own_receiver_during_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_receiver_destroyed_during_emission_skipped, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_sender_destroyed_during_its_emission, check_worker_errors),
+		cmocka_unit_test_teardown(test_D9_nested_pass_in_slot_during_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_quit_loop_during_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_ready_made_slots_delete_later_and_quit, check_worker_errors),
 		cmocka_unit_test_teardown(test_sender_inside_direct_and_queued_slots, check_worker_errors),
