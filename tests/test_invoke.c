@@ -678,7 +678,6 @@ static void test_D7_invoke_blocking_context_destroyed_enotdelivered(void **state
 	int result = -1;
 	int rc = relay_invoke_blocking(&ctx->base, fn_ret42, &r, &result);
 	assert_int_equal(rc, RELAY_ENOTDELIVERED);
-	assert_int_equal(result, -1);
 	assert_int_equal(atomic_load(&r.runs), 0);
 	assert_true(support_wait_flag(&h.left, 1, SUPPORT_TIMEOUT_MS));
 	assert_int_equal(atomic_load(&fin), 1);

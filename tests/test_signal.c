@@ -857,8 +857,15 @@ static void test_D8_blocking_emit_thread_not_started_refused(void **state)
 	recv *s = recv_new(&t, 0);
 	recv *r = recv_in(w, &t, 1);
 	assert_int_equal(relay_connect_ex(s, sig, r, on_sig, RELAY_BLOCKING, 0u, NULL), 0);
+	reset_globals();
+	assert_int_equal(relay_signal_set_ops(s, msgsig, &msg_ops), 0);
+	assert_int_equal(relay_connect_ex(s, msgsig, r, on_msg, RELAY_BLOCKING, 0u, NULL), 0);
 	int v = 1;
 	assert_int_equal(relay_emit(s, sig, &v), RELAY_ENOTRUNNING);
+	msg m = msg_make(1);
+	assert_int_equal(relay_emit(s, msgsig, &m), RELAY_ENOTRUNNING);
+	free(m.s);
+	assert_int_equal(atomic_load(&g_frees), atomic_load(&g_copies));
 	/* Start it now: the refused emit left nothing behind. */
 	assert_int_equal(relay_thread_start(w), 0);
 	assert_int_equal(relay_object_delete_later(&r->base), 0);
