@@ -2275,6 +2275,53 @@ static void on_sig_b_nested(recv *self, const int *v)
 		atomic_store(&g_nested->b_after_cut, 1);
 }
 
+/* A slot that changes the signal's connections (its snapshot is replaced)
+ * and then runs an idle loop pass, in which the thread drops its emit
+ * cache: the emission in progress still calls the rest of its snapshot,
+ * which must stay alive until it ends (ASan checks the memory). */
+typedef struct idle_pass {
+	recv *s, *late;
+	tally *tl;
+	int connect_rc, pass_rc;
+} idle_pass;
+static idle_pass *g_idle;
+
+static void on_sig_reconnect_then_idle(recv *self, const int *v)
+{
+	on_sig(self, v);
+	g_idle->connect_rc = relay_connect(g_idle->s, sig, g_idle->late, on_sig);
+	g_idle->pass_rc = relay_loop_run_once(0);   /* nothing queued: an idle pass */
+}
+
+static void test_D9_idle_pass_in_slot_keeps_emission_snapshot(void **state)
+{
+	(void)state;
+	support_drain(10);
+	tally ts = { 0 }, ta = { 0 }, tb = { 0 }, tl = { 0 };
+	idle_pass x = { 0 };
+	g_idle = &x;
+	x.s = recv_new(&ts, 0);
+	recv *a = recv_new(&ta, 1), *b = recv_new(&tb, 2);
+	x.late = recv_new(&tl, 3);
+	assert_int_equal(relay_connect(x.s, sig, a, on_sig_reconnect_then_idle), 0);
+	assert_int_equal(relay_connect(x.s, sig, b, on_sig), 0);
+	int v = 7;
+	assert_int_equal(relay_emit(x.s, sig, &v), 0);
+	assert_int_equal(x.connect_rc, 0);
+	assert_int_equal(x.pass_rc, 0);
+	assert_int_equal(atomic_load(&ta.calls), 1);
+	assert_int_equal(atomic_load(&tb.calls), 1);   /* the rest of the snapshot */
+	assert_int_equal(atomic_load(&tl.calls), 0);   /* made during it: not called */
+	assert_int_equal(relay_disconnect_signal(x.s, sig), 0);
+	assert_int_equal(relay_emit(x.s, sig, &v), 0);
+	assert_int_equal(atomic_load(&tb.calls), 1);
+	recv_destroy(x.s);
+	recv_destroy(a);
+	recv_destroy(b);
+	recv_destroy(x.late);
+	g_idle = NULL;
+}
+
 static void test_D9_nested_pass_in_slot_during_emission(void **state)
 {
 	(void)state;
@@ -2727,6 +2774,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D9_receiver_destroyed_during_emission_skipped, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_sender_destroyed_during_its_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_nested_pass_in_slot_during_emission, check_worker_errors),
+		cmocka_unit_test_teardown(test_D9_idle_pass_in_slot_keeps_emission_snapshot,
+					  check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_quit_loop_during_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_ready_made_slots_delete_later_and_quit, check_worker_errors),
 		cmocka_unit_test_teardown(test_sender_inside_direct_and_queued_slots, check_worker_errors),
