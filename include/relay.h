@@ -546,6 +546,14 @@ int relay_process_events(void);
 int relay_loop_quit(void);
 int relay_loop_exit(int code);
 
+/* Frees what the calling thread keeps so that a steady flow of events
+ * allocates nothing: the spare chunks of the queues it receives through,
+ * its cache of signal connections, its rings to threads that are gone.
+ * An idle loop pass gives back all but the spare chunks by itself; call
+ * this after a burst, or before checking for leaks. The calling thread;
+ * returns 0 (-ENOMEM if the thread could not be adopted). */
+int relay_release_caches(void);
+
 /* The application loop (QCoreApplication::exec): the main thread only.
  * Runs the main loop until quit, then quits and waits for every started
  * relay_thread (up to timeout_ms each; 5000 if negative), naming those

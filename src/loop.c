@@ -472,10 +472,10 @@ int relay__loop_pass(struct relay__tdata *self, int timeout_ms)
 	n += deliver_batch(self);
 	if (n == 0) {
 		/* Idle: let go of what only speeds up a busy thread (emit cache,
-		 * bulk references, rings to threads that are gone). */
+		 * bulk references, rings to threads that are gone). Spare chunks
+		 * stay: a flow that pauses then allocates nothing when it resumes. */
 		relay__signal_thread_exit();
 		relay__producer_trim(&self->prod);
-		relay__queue_trim(self);
 	}
 	if (n > 0 || atomic_load(&self->exit_pending) || timeout_ms == 0 || self->batch)
 		return n;
@@ -753,6 +753,17 @@ int relay_loop_run_once(int timeout_ms)
 int relay_process_events(void)
 {
 	return relay_loop_run_once(0);
+}
+
+int relay_release_caches(void)
+{
+	struct relay__tdata *self = relay__tdata_current();
+	if (!self)
+		return -ENOMEM;
+	relay__signal_thread_exit();
+	relay__producer_trim(&self->prod);
+	relay__queue_trim(self);
+	return 0;
 }
 
 int relay_loop_quit(void)

@@ -119,12 +119,16 @@ static struct relay__chunk *chunk_get(struct relay__ring *r, size_t need)
 	return chunk_new(cap);
 }
 
-/* Consumer: a drained chunk becomes the spare (or is freed). */
+/* Consumer: a drained chunk becomes the spare (or is freed). Of two, the
+ * larger stays: after a backlog grew the chunks, the small first chunk
+ * must not keep pushing the large ones out (each would be reallocated). */
 static void chunk_retire(struct relay__ring *r, struct relay__chunk *c)
 {
 	/* release: the producer that takes it sees us done reading it */
-	c = atomic_exchange_explicit(&r->spare, c, memory_order_acq_rel);
-	relay__free(c);
+	struct relay__chunk *old = atomic_exchange_explicit(&r->spare, c, memory_order_acq_rel);
+	if (old && old->cap > c->cap)
+		old = atomic_exchange_explicit(&r->spare, old, memory_order_acq_rel);
+	relay__free(old);
 }
 
 /* ---- grace periods for move_to_thread ----
