@@ -321,7 +321,9 @@ void relay__loop_wake(struct relay__tdata *t);
 /* Runs deferred deletions queued for this thread (and drops nothing). */
 int relay__run_deferred_deletes(struct relay__tdata *self);
 /* Moves obj's (and children's) pending events from `from` to `to`, in
- * order, after the affinity changed. `from` is the calling thread. */
+ * order, after the affinity changed, and ends the tree's transit: the flag
+ * is cleared under to's queue lock, so `to` can take the moved events only
+ * once the move is over. `from` is the calling thread. */
 void relay__move_events(struct relay__tdata *from, struct relay__tdata *to, relay_object *obj);
 /* Drops every event left for a thread record that goes away: deferred
  * deletions still run (in the calling thread), blocking posters are
@@ -334,6 +336,8 @@ void relay__release_blocking(struct relay__tdata *t);
 void relay__purge_events(struct relay__tdata *self, relay_object *obj);
 
 /* ---- objects (object.c) ---- */
+/* Sets or clears a flag on obj and its descendants (clear: release). */
+void relay__tree_set_flag(relay_object *obj, unsigned flag, bool on);
 /* true if obj is obj2 or one of its descendants. Owner thread. */
 bool relay__is_in_tree(const relay_object *obj, const relay_object *root);
 /* Destroy without the thread check (thread gone, teardown). */

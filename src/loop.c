@@ -717,19 +717,23 @@ void relay__move_events(struct relay__tdata *from, struct relay__tdata *to, rela
 	struct relay__event *moved;
 	struct ring_pick rp = { .pick_ev = in_tree, .pick_slot = slot_in_tree, .arg = obj };
 	take_picked(from, &rp, &moved);
-	if (!moved)
-		return;
 	/* They go ahead of what `to` has in its rings: its next pass delivers
-	 * the slow list first. */
+	 * the slow list first, and a ring record for the tree waits for it. */
 	pthread_mutex_lock(&to->q.lock);
+	bool any = moved != NULL;
 	while (moved) {
 		struct relay__event *ev = moved;
 		moved = ev->next;
 		relay__queue_push_slow_locked(&to->q, ev);
 		atomic_fetch_add_explicit(&to->posted, 1, memory_order_relaxed);
 	}
+	/* Under the lock: `to` cannot take (and act on) the moved events
+	 * before the transit is over - a move it starts from one of their
+	 * slots must not be ended by this one. */
+	relay__tree_set_flag(obj, RELAY__OBJ_IN_TRANSIT, false);
 	pthread_mutex_unlock(&to->q.lock);
-	relay__queue_wake_if_sleeping(&to->q);
+	if (any)
+		relay__queue_wake_if_sleeping(&to->q);
 }
 
 /* ---- public: running the calling thread's loop ---- */

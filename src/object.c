@@ -385,14 +385,14 @@ static void set_tree_thread(relay_object *obj, struct relay__tdata *to)
 		set_tree_thread(c, to);
 }
 
-static void set_tree_flag(relay_object *obj, unsigned flag, bool on)
+void relay__tree_set_flag(relay_object *obj, unsigned flag, bool on)
 {
 	if (on)
 		atomic_fetch_or(&obj->relay__flags, flag);
 	else   /* release: the new thread then sees the moved events */
 		atomic_fetch_and_explicit(&obj->relay__flags, ~flag, memory_order_release);
 	for (relay_object *c = obj->relay__first_child; c; c = c->relay__next_sibling)
-		set_tree_flag(c, flag, on);
+		relay__tree_set_flag(c, flag, on);
 }
 
 static void retarget_tree(relay_object *obj, struct relay__tdata *to)
@@ -446,18 +446,19 @@ int relay_object_move_to_thread(relay_object *obj, relay_thread *thread)
 	if (from && to) {
 		/* The new thread holds back records for the tree until its
 		 * pending events are moved (loop.c, settle). */
-		set_tree_flag(obj, RELAY__OBJ_IN_TRANSIT, true);
+		relay__tree_set_flag(obj, RELAY__OBJ_IN_TRANSIT, true);
 		set_tree_thread(obj, to);
 		retarget_tree(obj, to);
-		/* Posts that read the old thread have landed: take them along. */
+		relay__timers_move(obj, to);
+		/* Posts that read the old thread have landed: take them along.
+		 * This ends the transit (under the new thread's queue lock). */
 		relay__queue_grace_period(&from->prod);
 		relay__move_events(from, to, obj);
-		set_tree_flag(obj, RELAY__OBJ_IN_TRANSIT, false);
 	} else {
 		set_tree_thread(obj, to);
 		retarget_tree(obj, to);
+		relay__timers_move(obj, to);
 	}
-	relay__timers_move(obj, to);
 	if (from)
 		relay__tdata_unref(from);
 	return 0;

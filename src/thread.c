@@ -363,10 +363,14 @@ int relay_thread_exit(relay_thread *h, int code)
 	struct relay__tdata *t = data_of(h);
 	if (!t)
 		return -EINVAL;
+	/* The loop may return, and an adopted thread exit and free its record,
+	 * as soon as the flag is set: hold the record while waking it. */
+	relay__tdata_ref(t);
 	atomic_store(&t->exit_code, code);
-	/* Set before the kick takes the queue lock: see queue.c. */
+	/* Set before the wake-up's check: see relay__queue_prepare_sleep. */
 	atomic_store(&t->exit_pending, true);
 	relay__loop_wake(t);
+	relay__tdata_unref(t);
 	return 0;
 }
 
