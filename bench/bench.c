@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,20 @@
 #include <unistd.h>
 
 static const char *usage_variants;
+static const char *watchdog_prog;
+
+/* SIGALRM after 60 s: say so, then die of the signal, so the runner
+ * sees a failed program (status 142) with a reason. */
+static void watchdog(int sig)
+{
+	static const char msg[] = "FAIL watchdog: still running after 60 s: ";
+	ssize_t rc = write(2, msg, sizeof msg - 1);
+	rc = write(2, watchdog_prog, strlen(watchdog_prog));
+	rc = write(2, "\n", 1);
+	(void)rc;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 static void usage(const char *prog, const char *count_flag, long count_default)
 {
@@ -106,8 +121,8 @@ void bench_parse(int argc, char **argv, struct bench_args *a,
 		usage(argv[0], count_flag, count_default);
 	if (a->quick && !counted)
 		a->count = count_default / 20 > 0 ? count_default / 20 : 1;
-	/* SIGALRM's default action ends the process with a non-zero status,
-	 * which the runner reports as a failed program. */
+	watchdog_prog = argv[0];
+	signal(SIGALRM, watchdog);
 	alarm(60);
 }
 

@@ -60,9 +60,13 @@ static uint64_t start_once(void *ctx)
 			bench_fail("glib: not notified within 10 s");
 		g_main_context_iteration(NULL, TRUE);
 	}
-	/* The invoke ran after s.ctx was set: it is visible here. */
-	g_main_context_invoke(s.ctx, quit_loop, s.loop);
+	/* The notification ran after s.ctx was set: it is visible here. Hold
+	 * a reference: the thread may quit and unref its context while the
+	 * invoke below is still returning. */
+	GMainContext *thread_ctx = g_main_context_ref(s.ctx);
+	g_main_context_invoke(thread_ctx, quit_loop, s.loop);
 	g_thread_join(t);
+	g_main_context_unref(thread_ctx);
 	return s.at_ns - t0;
 }
 

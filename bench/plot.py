@@ -103,8 +103,11 @@ def read_hist(path, points=400):
     n = len(ns)
     if not n:
         return []
+    # Evenly spaced ranks for the body, log-spaced ones for the tail (the
+    # plot's y axis is logarithmic in "share slower than").
+    tail = {n - max(1, int(round(10 ** (j / 20.0)))) for j in range(0, 20 * len(str(n)))}
     idx = sorted({min(n - 1, int(n * k / points)) for k in range(points)} |
-                 {min(n - 1, int(n * q)) for q in (0.99, 0.999, 0.9999)} | {n - 1})
+                 {i for i in tail if 0 <= i < n} | {n - 1})
     return [(ns[i] / 1000.0, 100.0 * (n - i) / n) for i in idx]
 
 
