@@ -517,7 +517,8 @@ int relay_thread_name(const relay_thread *t, char *buf, size_t size);
 
 /* Counters of a thread's loop. Any thread (a snapshot). */
 typedef struct relay_loop_stats {
-	uint64_t posted;      /* events posted to this loop */
+	uint64_t posted;      /* events posted to this loop (events that move_to_thread
+			       * brings along count again in the new loop) */
 	uint64_t delivered;   /* events dispatched */
 	uint64_t dropped;     /* events freed undelivered (receiver gone, disconnected, thread ended) */
 	uint64_t wakeups;     /* times the loop returned from sleeping in the kernel */

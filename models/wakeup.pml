@@ -1,51 +1,41 @@
 /*
  * wakeup.pml - the loop's sleep handshake (src/queue.c), checked with spin.
  *
- * Two producers post N events each (and one of them asks the loop to quit
- * at the end); the consumer takes everything per pass and sleeps when the
- * queue is empty. Claims checked:
- *   - no lost wake-up: the consumer never blocks forever with events queued
- *     or a quit pending (spin reports such a state as an invalid end state);
- *   - one wake-up per sleep: producers write the eventfd at most once per
- *     time the consumer went to sleep.
- * The queue lock is modelled by atomic sequences: everything done under it
- * in queue.c is one atomic step here.
+ * Posts: two producers commit N records each to one consumer, which
+ * delivers what is committed and sleeps when nothing is. Built with
+ * -DQUIT instead, one thread asks the loop to quit (relay_thread_exit)
+ * and the consumer must wake up for it. Each Promela statement is one
+ * atomic step and steps interleave in one total order: the sequentially
+ * consistent execution that the seq_cst exchange (commit) and the fences
+ * of queue.c enforce. Claims checked, in both builds:
+ *   - no lost wake-up: the consumer never blocks forever with records
+ *     committed or a quit pending (spin reports it as an invalid end state);
+ *   - one wake-up per announced sleep: the eventfd is written at most once
+ *     per time the consumer announced it would sleep, however many records
+ *     are committed (a write may find the consumer awake again: it costs
+ *     one empty pass, never a lost record).
  *
- * Run: spin -a wakeup.pml && cc -o pan pan.c && ./pan -m100000
+ * Run: spin -a [-DQUIT] wakeup.pml && cc -o pan pan.c && ./pan -m100000
+ * (models/check runs both, and checks that two wrong variants fail.)
  */
 #define N 3
 
-byte queued = 0;      /* events in the list (guarded by the lock) */
-bool sleeping = 0;    /* guarded by the lock */
+byte produced = 0;    /* records committed, both rings together */
+byte consumed = 0;
+bool sleeping = 0;
 byte efd = 0;         /* eventfd counter */
-bool quit = 0;        /* exit_pending: set before the quitter takes the lock */
-byte delivered = 0;
-byte sleeps = 0;
-byte writes = 0;
+bool quit = 0;        /* exit_pending */
+int announces = 0;    /* int: the consumer may announce and cancel often */
+int writes = 0;
 
-proctype producer(bool quitter)
+/* relay__queue_wake_if_sleeping / the tail of commit_and_wake: load the
+ * flag; if set, one exchange decides which thread writes. */
+inline wake_if_sleeping()
 {
-	byte i = 0;
-	bool wake;
-	do
-	:: i < N ->
-		atomic {                       /* relay__queue_push_locked */
-			queued++;
-			wake = sleeping;
-			sleeping = 0
-		};
-		if
-		:: wake -> efd++; writes++     /* relay__queue_wake, after unlock */
-		:: else -> skip
-		fi;
-		i++
-	:: else -> break
-	od;
 	if
-	:: quitter ->
-		quit = 1;                      /* relay_thread_exit: flag first */
-		atomic {                       /* relay__queue_kick */
-			wake = sleeping;
+	:: sleeping ->
+		atomic {
+			wake = sleeping;    /* atomic_exchange(&sleeping, false) */
 			sleeping = 0
 		};
 		if
@@ -56,40 +46,58 @@ proctype producer(bool quitter)
 	fi
 }
 
+proctype producer()
+{
+	byte i = 0;
+	bool wake;
+	do
+	:: i < N ->
+		produced++;                    /* commit: seq_cst exchange */
+		wake_if_sleeping();
+		i++
+	:: else -> break
+	od
+}
+
+proctype quitter()
+{
+	bool wake;
+	quit = 1;                              /* relay_thread_exit: the flag first */
+	wake_if_sleeping()                     /* relay__queue_kick */
+}
+
 active proctype consumer()
 {
-	bool sleep;
+	bool busy;
 	do
-	:: atomic {                            /* relay__queue_take_all */
-		delivered = delivered + queued;
-		queued = 0
-	   };
+	:: consumed = produced;                /* deliver what is committed */
 	   if
-	   :: quit && delivered == 2 * N -> break
+#ifdef QUIT
+	   :: quit -> break                    /* the loop returns */
+#else
+	   :: consumed == 2 * N -> break
+#endif
 	   :: else -> skip
 	   fi;
-	   atomic {                            /* relay__queue_prepare_sleep */
-		sleep = (queued == 0 && !quit);
-		sleeping = sleep;
-		if
-		:: sleep -> sleeps++
-		:: else -> skip
-		fi
-	   };
+	   atomic { sleeping = 1; announces++ }  /* relay__queue_prepare_sleep */
+	   busy = (produced != consumed || quit);
 	   if
-	   :: sleep ->
+	   :: busy -> sleeping = 0
+	   :: else ->
 		(efd > 0);                     /* epoll_wait(-1): only the eventfd wakes it */
 		efd = 0;                       /* relay__queue_clear_wake */
-		atomic { sleeping = 0 }        /* relay__queue_awake */
-	   :: else -> skip
+		sleeping = 0                   /* relay__queue_awake */
 	   fi
 	od;
-	assert(delivered == 2 * N);
-	assert(writes <= sleeps)
+	assert(writes <= announces)
 }
 
 init
 {
-	run producer(1);
-	run producer(0)
+#ifdef QUIT
+	run quitter();
+#else
+	run producer();
+	run producer();
+#endif
 }
