@@ -79,9 +79,11 @@ struct relay__ring {
 	atomic_bool closed;                   /* the producer has gone */
 };
 
+_Static_assert(sizeof(struct relay__rec) == 24, "the record header layout");
+
 static size_t rec_size(size_t argsize)
 {
-	return (sizeof(struct relay__rec) + argsize + 15u) & ~(size_t)15u;
+	return (relay__rec_payload_offset(argsize) + argsize + 15u) & ~(size_t)15u;
 }
 
 /* ---- chunks ---- */
@@ -351,6 +353,15 @@ static inline void copy_payload(void *dst, const void *src, size_t n)
 	}
 }
 
+static inline void copy_record(unsigned char *dst, const struct relay__rec *rec)
+{
+	switch (rec->size) {
+	case 32: memcpy(dst, rec, 32); break;
+	case 48: memcpy(dst, rec, 48); break;
+	default: memcpy(dst, rec, rec->size); break;
+	}
+}
+
 /* ---- producer side ---- */
 
 void relay__queue_wake_if_sleeping(relay__queue *q)
@@ -401,6 +412,9 @@ int relay__queue_post_slot(struct relay__tdata *from, struct relay__tdata *to,
 	struct relay__rec *rec = reserve(r, size);
 	if (!rec)
 		return -ENOMEM;
+	rec->size = (uint32_t)size;
+	rec->kind = RELAY__REC_SLOT;
+	rec->argsize = (uint16_t)argsize;
 	if (argsize) {
 		copy_payload(RELAY__REC_PAYLOAD(rec), arg, argsize);
 		if (copy) {
@@ -409,9 +423,6 @@ int relay__queue_post_slot(struct relay__tdata *from, struct relay__tdata *to,
 				return rc;   /* nothing committed */
 		}
 	}
-	rec->size = (uint32_t)size;
-	rec->kind = RELAY__REC_SLOT;
-	rec->argsize = (uint16_t)argsize;
 	take_conn_ref(&from->prod, conn);
 	rec->conn = conn;
 	rec->u.sender = sender;
@@ -616,9 +627,8 @@ int relay__queue_deliver(struct relay__tdata *t,
 				if (r->consumed != at)
 					continue;
 			}
-			struct relay__rec_copy copy;
-			copy.rec = *rec;
-			copy_payload(copy.payload, RELAY__REC_PAYLOAD(rec), rec->argsize);
+			union relay__rec_copy copy;
+			copy_record(copy.bytes, rec);
 			r->rd_off += rec->size;
 			r->consumed++;
 			if (copy.rec.kind == RELAY__REC_DEAD)

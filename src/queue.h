@@ -35,9 +35,11 @@ enum relay__rec_kind {
 	RELAY__REC_NEXT = 4    /* the producer moved on to the next chunk */
 };
 
-/* A record as stored in a ring: this 32-byte header, then (SLOT) the
- * payload. Records are 16-byte aligned, so a payload of any alignment up
- * to 16 may be used in place. */
+/* A record as stored in a ring: this 24-byte header, then (SLOT) the
+ * payload. Records start 16-byte aligned. A payload of up to 8 bytes
+ * follows the header at offset 24 (its alignment is at most 8), so an
+ * int64 record fills half a cache line; a larger one starts at 32, aligned
+ * like the record, so any payload type may be used in place. */
 struct relay__rec {
 	uint32_t size;              /* whole record, multiple of 16 */
 	uint16_t kind;              /* relay__rec_kind */
@@ -47,15 +49,21 @@ struct relay__rec {
 		relay_object *sender;       /* SLOT */
 		struct relay__event *ev;    /* EVENT */
 	} u;
-	_Alignas(16) uint64_t reserved;  /* room for a post time */
 };
-#define RELAY__REC_PAYLOAD(rec) ((unsigned char *)((rec) + 1))
 
-/* A record copied out of its ring, so that the slot may run nested loops
- * while the ring moves on. */
-struct relay__rec_copy {
+static inline size_t relay__rec_payload_offset(size_t argsize)
+{
+	return argsize <= 8 ? 24 : 32;
+}
+#define RELAY__REC_PAYLOAD(rec) \
+	((unsigned char *)(rec) + relay__rec_payload_offset((rec)->argsize))
+
+/* A record copied out of its ring (same layout), so that the slot may run
+ * nested loops while the ring moves on. */
+union relay__rec_copy {
 	struct relay__rec rec;
-	unsigned char payload[RELAY__INLINE_MAX];
+	unsigned char bytes[32 + RELAY__INLINE_MAX];
+	max_align_t align;
 };
 
 typedef struct relay__queue {
