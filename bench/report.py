@@ -45,6 +45,10 @@ PIN_NAMES = {"diff": "different cores", "same": "one core (pinned)", "none": "un
 
 # ---- parsing ----------------------------------------------------------------
 
+# What bench/run recorded about the tree when it started (META line):
+# commit, library_commit, library_dirty, date_utc.
+META = {}
+
 def parse_log(path):
     """Returns (results, problems, loads): dicts of RESULT lines,
     FAILED/MISSING lines, and the load average as each round began."""
@@ -57,6 +61,9 @@ def parse_log(path):
                 continue
             if line.startswith("LOAD "):
                 loads.append(float(line.rsplit("=", 1)[1]))
+                continue
+            if line.startswith("META "):
+                META.update(kv.split("=", 1) for kv in line.split()[1:] if "=" in kv)
                 continue
             if not line.startswith("RESULT "):
                 continue
@@ -313,13 +320,19 @@ def metadata(rounds, quick, loads):
     versions = {}
     for pkg in ("qt6-base-dev", "libglib2.0-dev", "libuv1-dev", "gcc"):
         versions[pkg] = sh("dpkg-query", "-W", "-f", "${Version}", pkg) or "not installed"
+    # The log's META line wins: the tree may have moved since the run.
     return {
-        "commit": sh("git", "rev-parse", "--short", "HEAD"),
+        "commit": META.get("commit") or sh("git", "rev-parse", "--short", "HEAD"),
+        # The last commit that changed the library: what relay's numbers
+        # belong to when only bench/ or docs/ moved since.
+        "library_commit": META.get("library_commit") or
+        sh("git", "log", "-1", "--format=%h", "--", "src", "include"),
         # Uncommitted library changes mean the commit alone does not say
         # what was measured.
-        "library_dirty": bool(sh("git", "status", "--porcelain", "--", "src", "include",
-                                 "CMakeLists.txt")),
-        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+        "library_dirty": META["library_dirty"] == "1" if "library_dirty" in META else
+        bool(sh("git", "status", "--porcelain", "--", "src", "include", "CMakeLists.txt")),
+        "date_utc": META.get("date_utc", "").replace("T", " ") or
+        datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
         "cpus": sh("nproc"),
         "cpu_model": cpu,
         "kernel": sh("uname", "-r"),
@@ -334,7 +347,8 @@ def meta_lines(meta):
     dirty = " plus uncommitted changes in src/ or include/" if meta["library_dirty"] else ""
     pk = meta["packages"]
     return [
-        f"Measured {meta['date_utc']} UTC at commit `{meta['commit']}`{dirty}; "
+        f"Measured {meta['date_utc']} UTC at commit `{meta['commit']}`{dirty} "
+        f"(library last changed in `{meta['library_commit']}`); "
         f"{meta['rounds']} interleaved round(s){' (--quick)' if meta['quick'] else ''}; "
         f"{meta['cpus']} CPUs ({meta['cpu_model']}), Linux {meta['kernel']}; "
         f"Qt {pk['qt6-base-dev']}, GLib {pk['libglib2.0-dev']}, libuv {pk['libuv1-dev']}, "
