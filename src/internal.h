@@ -263,6 +263,7 @@ struct relay__tdata {
 	relay__producer prod;            /* this thread's rings to others (own thread) */
 	atomic_uint_fast64_t reaped_posts; /* posts of rings freed since (queue.c) */
 	int delivering;                  /* ring deliveries in progress (nesting) */
+	uint64_t trimmed_ns;             /* last idle trim (loop.c) */
 	struct relay__conn *unref_conn;  /* batched reference returns (loop.c) */
 	uint32_t unref_n;
 	/* owner thread only: */

@@ -672,6 +672,18 @@ void relay__queue_take_rec(struct relay__rec *rec)
 	rec->kind = RELAY__REC_DEAD;
 }
 
+bool relay__queue_pending(struct relay__tdata *t)
+{
+	relay__queue *q = &t->q;
+	if (atomic_load_explicit(&q->slow_pending, memory_order_relaxed) ||
+	    atomic_load_explicit(&q->new_rings, memory_order_relaxed))
+		return true;
+	for (struct relay__ring *r = q->rings; r; r = r->cnext)
+		if (atomic_load_explicit(&r->produced, memory_order_relaxed) != r->consumed)
+			return true;
+	return false;
+}
+
 bool relay__queue_prepare_sleep(struct relay__tdata *t, const atomic_bool *abort_sleep)
 {
 	relay__queue *q = &t->q;

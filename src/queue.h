@@ -169,6 +169,8 @@ void relay__queue_scan(struct relay__tdata *t,
 		       void *arg);
 /* Marks a record (seen in scan) as taken; the caller owns its references. */
 void relay__queue_take_rec(struct relay__rec *rec);
+/* Consumer: whether anything is queued (a hint: no ordering). */
+bool relay__queue_pending(struct relay__tdata *t);
 /* Before sleeping: true (and the consumer marked sleeping) only if nothing
  * is queued and *abort_sleep is false. */
 bool relay__queue_prepare_sleep(struct relay__tdata *t, const atomic_bool *abort_sleep);
