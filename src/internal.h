@@ -125,6 +125,8 @@ struct relay__conn {
 	void *data;                 /* first argument for func connections */
 	int arity;                  /* 1 or 2 */
 	bool is_func;
+	bool auto_plain;            /* RELAY_AUTO, not single-shot: the emit fast path */
+	void *first;                /* the slot's first argument: receiver or data */
 	relay_connection_type type;
 	unsigned flags;
 	size_t argsize;

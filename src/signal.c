@@ -179,17 +179,21 @@ relay_object *relay_sender(void)
 	return relay__tls.sender;
 }
 
+/* Slots are stored as relay_slot_fn and called through the type they were
+ * checked against at connect (as G_CALLBACK does): the receiver (or data)
+ * and the payload are passed as pointers. */
+static inline void slot_call(const struct relay__conn *c, const void *arg)
+{
+	if (c->arity == 1)
+		((void (*)(void *))c->fn)(c->first);
+	else
+		((void (*)(void *, const void *))c->fn)(c->first, arg);
+}
+
 static inline void conn_call(struct relay__conn *c, relay_object *sender, const void *arg)
 {
-	void *first = c->is_func ? c->data : (void *)c->receiver;
 	relay_object *prev = relay__set_sender(sender);
-	/* Slots are stored as relay_slot_fn and called through the type they
-	 * were checked against at connect (as G_CALLBACK does): the receiver
-	 * and payload are passed as pointers. */
-	if (c->arity == 1)
-		((void (*)(void *))c->fn)(first);
-	else
-		((void (*)(void *, const void *))c->fn)(first, arg);
+	slot_call(c, arg);
 	relay__set_sender(prev);
 }
 
@@ -349,6 +353,8 @@ int relay__connect(relay_signal *sig, relay_object *sender, size_t argsize,
 	c->arity = arity < 0 ? -arity : arity;
 	c->type = type;
 	c->flags = flags;
+	c->auto_plain = type == RELAY_AUTO && !(flags & RELAY_SINGLE_SHOT);
+	c->first = c->is_func ? data : (void *)receiver;
 	c->argsize = argsize;
 	if (receiver && !(c->rweak = relay__weak_acquire(receiver))) {
 		relay__free(c);
@@ -582,10 +588,8 @@ RELAY__NOINLINE static int emit_blocking(struct relay__conn *c, const struct emi
 	return rc;
 }
 
-static int emit_one(struct relay__conn *c, const struct emission *e)
+RELAY__NOINLINE static int emit_one(struct relay__conn *c, const struct emission *e)
 {
-	if (!atomic_load_explicit(&c->alive, memory_order_acquire))
-		return 0;
 	relay_connection_type type = c->type;
 	if (type == RELAY_AUTO)   /* D1: decided now, by the receiver's thread */
 		type = (!c->receiver || atomic_load_explicit(&c->rthread, memory_order_relaxed) ==
@@ -688,11 +692,26 @@ int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const v
 	struct emission e = { sender, relay__tdata_current(), argsize, arg };
 	int first_err = 0;
 	emit_depth++;
+	/* relay_sender() for every direct slot of this emission; a nested
+	 * emission sets and restores its own. */
+	relay_object *prev = relay__set_sender(sender);
 	for (size_t i = 0; i < s->n; i++) {
-		int rc = emit_one(s->c[i], &e);
+		struct relay__conn *c = s->c[i];
+		if (!atomic_load_explicit(&c->alive, memory_order_acquire))
+			continue;
+		/* The common case inline: an AUTO connection to a receiver in
+		 * this thread (or a function without context) is a call (D1). */
+		if (c->auto_plain &&
+		    (atomic_load_explicit(&c->rthread, memory_order_relaxed) == e.self ||
+		     !c->receiver)) {
+			slot_call(c, arg);
+			continue;
+		}
+		int rc = emit_one(c, &e);
 		if (rc < 0 && first_err == 0)
 			first_err = rc;
 	}
+	relay__set_sender(prev);
 	if (--emit_depth == 0 && graveyard)
 		empty_graveyard();
 	return first_err;
