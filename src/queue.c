@@ -283,11 +283,9 @@ static void prune(relay__producer *p)
 	}
 }
 
-static struct relay__ring *ring_for(relay__producer *p, struct relay__tdata *to)
+RELAY__NOINLINE static struct relay__ring *ring_find(relay__producer *p, struct relay__tdata *to)
 {
-	struct relay__ring *r = p->last;
-	if (r && r->consumer == to)
-		return r;
+	struct relay__ring *r;
 	for (r = p->rings; r; r = r->pnext) {
 		if (r->consumer == to) {
 			p->last = r;
@@ -306,10 +304,16 @@ static struct relay__ring *ring_for(relay__producer *p, struct relay__tdata *to)
 	return r;
 }
 
-/* Producer: room for a record of `size` bytes, or NULL. */
-static struct relay__rec *reserve(struct relay__ring *r, size_t size)
+static inline struct relay__ring *ring_for(relay__producer *p, struct relay__tdata *to)
 {
-	if (r->wr_off + size + NEXT_SIZE > r->wr->cap) {
+	struct relay__ring *r = p->last;
+	return r && r->consumer == to ? r : ring_find(p, to);
+}
+
+/* Producer: room for a record of `size` bytes, or NULL. */
+RELAY__NOINLINE static struct relay__rec *reserve_next_chunk(struct relay__ring *r, size_t size)
+{
+	{
 		struct relay__chunk *c = chunk_get(r, size);
 		if (!c)
 			return NULL;
@@ -325,12 +329,19 @@ static struct relay__rec *reserve(struct relay__ring *r, size_t size)
 	return (struct relay__rec *)(r->wr->data + r->wr_off);
 }
 
+static inline struct relay__rec *reserve(struct relay__ring *r, size_t size)
+{
+	if (r->wr_off + size + NEXT_SIZE > r->wr->cap)
+		return reserve_next_chunk(r, size);
+	return (struct relay__rec *)(r->wr->data + r->wr_off);
+}
+
 /* Publishes the record, then wakes the consumer if it announced sleep.
  * The commit is a seq_cst exchange (one locked instruction on x86, no
  * separate fence): with the consumer's seq_cst store of `sleeping` and
  * load of `produced` it forms the Dekker pair of prepare_sleep - either
  * the consumer sees this record, or this load sees it sleeping. */
-static void commit_and_wake(struct relay__ring *r, struct relay__rec *rec, relay__queue *q)
+static inline void commit_and_wake(struct relay__ring *r, struct relay__rec *rec, relay__queue *q)
 {
 	r->wr_off += rec->size;
 	atomic_exchange_explicit(&r->produced, ++r->wr_count, memory_order_seq_cst);

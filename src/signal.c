@@ -701,13 +701,17 @@ int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const v
 			continue;
 		/* The common case inline: an AUTO connection to a receiver in
 		 * this thread (or a function without context) is a call (D1). */
-		if (c->auto_plain &&
-		    (atomic_load_explicit(&c->rthread, memory_order_relaxed) == e.self ||
-		     !c->receiver)) {
-			slot_call(c, arg);
-			continue;
+		int rc;
+		if (c->auto_plain) {
+			if (atomic_load_explicit(&c->rthread, memory_order_relaxed) == e.self ||
+			    !c->receiver) {
+				slot_call(c, arg);
+				continue;
+			}
+			rc = emit_queued(c, &e);   /* the other common case */
+		} else {
+			rc = emit_one(c, &e);
 		}
-		int rc = emit_one(c, &e);
 		if (rc < 0 && first_err == 0)
 			first_err = rc;
 	}
