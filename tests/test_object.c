@@ -7,264 +7,39 @@
  * codes and diagnostics. Waiting is bounded by a generous safety timeout
  * that fails the test when reached.
  */
-#define _GNU_SOURCE
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#define OBJTEST_EXTRA_CHECKS 1
+#define OBJTEST_FIN_HOOK fin_check_weak
+#define OBJTEST_SETUP_HOOK fin_clear_extra
+#include "objtest.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "relay.h"
 
 /* ---------------------------------------------------------------------
- * Local helpers
+ * Local additions to objtest.h
  * --------------------------------------------------------------------- */
 
-#define SAFETY_MS 10000
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-/* Run the calling thread's loop until cond holds; fail after SAFETY_MS. */
-#define RUN_UNTIL(cond)                                                        \
-	do {                                                                   \
-		const uint64_t dl_ = now_ms() + SAFETY_MS;                     \
-		while (!(cond)) {                                              \
-			if (now_ms() > dl_)                                    \
-				fail_msg("safety timeout waiting for: %s", #cond); \
-			(void)relay_loop_run_once(10);                         \
-		}                                                              \
-	} while (0)
-
-/* Wait without running a loop until cond holds; fail after SAFETY_MS. */
-#define WAIT_UNTIL(cond)                                                       \
-	do {                                                                   \
-		const uint64_t dl_ = now_ms() + SAFETY_MS;                     \
-		while (!(cond)) {                                              \
-			if (now_ms() > dl_)                                    \
-				fail_msg("safety timeout waiting for: %s", #cond); \
-			sleep_ms(1);                                           \
-		}                                                              \
-	} while (0)
-
-/* Diagnostic capture. The handler may run in any thread. */
-static struct {
-	pthread_mutex_t lock;
-	int count;
-	int last_code;
-	int with_newline;
-	char last_line[512];
-} g_diag = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, { 0 } };
-
-static void diag_cb(int code, const char *line, void *user)
-{
-	(void)user;
-	pthread_mutex_lock(&g_diag.lock);
-	g_diag.count++;
-	g_diag.last_code = code;
-	if (line == NULL)
-		line = "(null)";
-	if (strchr(line, '\n') != NULL)
-		g_diag.with_newline++;
-	snprintf(g_diag.last_line, sizeof g_diag.last_line, "%s", line);
-	pthread_mutex_unlock(&g_diag.lock);
-}
-
-static void diag_reset(void)
-{
-	pthread_mutex_lock(&g_diag.lock);
-	g_diag.count = 0;
-	g_diag.last_code = 0;
-	g_diag.with_newline = 0;
-	g_diag.last_line[0] = '\0';
-	pthread_mutex_unlock(&g_diag.lock);
-}
-
-static int diag_count(void)
-{
-	pthread_mutex_lock(&g_diag.lock);
-	int n = g_diag.count;
-	pthread_mutex_unlock(&g_diag.lock);
-	return n;
-}
-
-/* Asserts exactly one diagnostic since the last diag_reset, with `code`,
- * one line, naming `name` (if not NULL). Resets afterwards. */
-static void expect_one_diag(int code, const char *name)
-{
-	pthread_mutex_lock(&g_diag.lock);
-	int count = g_diag.count, last = g_diag.last_code, nl = g_diag.with_newline;
-	char line[512];
-	memcpy(line, g_diag.last_line, sizeof line);
-	pthread_mutex_unlock(&g_diag.lock);
-	if (count != 1)
-		fail_msg("expected exactly 1 diagnostic (code %d), got %d; last: \"%s\"",
-			 code, count, line);
-	assert_int_equal(last, code);
-	assert_int_equal(nl, 0);
-	assert_true(line[0] != '\0');
-	if (name != NULL && strstr(line, name) == NULL)
-		fail_msg("diagnostic does not name \"%s\": \"%s\"", name, line);
-	diag_reset();
-}
-
-/* ---------------------------------------------------------------------
- * The test object
- * --------------------------------------------------------------------- */
-
-#define MAXLOG 64
-
-typedef struct obj {
-	relay_object base;
-	RELAY_SIGNAL(sig, int);
-	RELAY_SIGNAL(ping);
-	int id;
-	atomic_int hits;                     /* slot calls */
-	int values[MAXLOG];                  /* payloads, in arrival order */
-	relay_thread *threads[MAXLOG];       /* relay_thread_current() per call */
-	pthread_t pthreads[MAXLOG];
-} obj;
-
-/* Finalizer log: ids in finalization order and the thread each ran in. */
-static pthread_mutex_t g_fin_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int g_fin_count;
-static int g_fin_ids[MAXLOG];
-static relay_thread *g_fin_threads[MAXLOG];
 static relay_weak g_fin_weak;                 /* weak to check in finalize */
 static _Atomic int g_fin_weak_seen = -1;      /* 1 if g_fin_weak was non-NULL */
 
-static void obj_finalize(relay_object *self)
+/* Called by obj_finalize under g_fin_lock. */
+static void fin_check_weak(void)
 {
-	obj *o = (obj *)self;
-	pthread_mutex_lock(&g_fin_lock);
-	int i = atomic_load(&g_fin_count);
-	if (i < MAXLOG) {
-		g_fin_ids[i] = o->id;
-		g_fin_threads[i] = relay_thread_current();
-	}
 	if (g_fin_weak.relay__b != NULL)
 		atomic_store(&g_fin_weak_seen, relay_weak_get(&g_fin_weak) != NULL);
-	atomic_store(&g_fin_count, i + 1);
-	pthread_mutex_unlock(&g_fin_lock);
 }
 
-static const relay_class obj_class = { "tobj", obj_finalize, 0 };
+/* Called by setup under g_fin_lock. */
+static void fin_clear_extra(void)
+{
+	memset(g_fin_threads, 0, sizeof g_fin_threads);
+	atomic_store(&g_fin_weak_seen, -1);
+}
+
 static const relay_class mainonly_class = { "mainonly", obj_finalize,
 					    RELAY_CLASS_MAIN_THREAD_ONLY };
-
-static void on_sig(obj *self, const int *v)
-{
-	int i = atomic_load(&self->hits);
-	if (i < MAXLOG) {
-		self->values[i] = *v;
-		self->threads[i] = relay_thread_current();
-		self->pthreads[i] = pthread_self();
-	}
-	atomic_store(&self->hits, i + 1);   /* publishes the entries above */
-}
-
-static void on_ping(obj *self)
-{
-	int i = atomic_load(&self->hits);
-	if (i < MAXLOG) {
-		self->values[i] = -1;
-		self->threads[i] = relay_thread_current();
-		self->pthreads[i] = pthread_self();
-	}
-	atomic_store(&self->hits, i + 1);
-}
-
-static obj *new_obj(relay_object *parent, int id)
-{
-	obj *o = NULL;
-	assert_int_equal(relay_object_new(sizeof(obj), &obj_class, parent, &o), 0);
-	assert_non_null(o);
-	o->id = id;
-	return o;
-}
-
-static relay_thread *start_thread(const char *name)
-{
-	relay_thread *t = NULL;
-	assert_int_equal(relay_thread_create(name, NULL, &t), 0);
-	assert_non_null(t);
-	assert_int_equal(relay_thread_start(t), 0);
-	return t;
-}
-
-static void stop_thread(relay_thread *t)
-{
-	assert_int_equal(relay_thread_stop(t, SAFETY_MS), 0);
-	assert_int_equal(relay_thread_destroy(t), 0);
-}
-
-/* An object living in thread t (created here, moved there). */
-static obj *worker_obj(relay_thread *t, int id)
-{
-	obj *o = new_obj(NULL, id);
-	assert_int_equal(relay_object_move_to_thread(&o->base, t), 0);
-	assert_ptr_equal(relay_object_thread(&o->base), t);
-	return o;
-}
-
-/* Run fn(data) in ctx's thread and wait for it; returns fn's result. */
-static int run_in(void *ctx, int (*fn)(void *), void *data)
-{
-	int result = -77777;
-	int rc = relay_invoke_blocking((relay_object *)ctx, fn, data, &result);
-	if (rc != 0)
-		fail_msg("relay_invoke_blocking: %d (%s)", rc, relay_strerror(rc));
-	return result;
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	diag_reset();
-	relay_set_diag_handler(diag_cb, NULL);
-	pthread_mutex_lock(&g_fin_lock);
-	atomic_store(&g_fin_count, 0);
-	memset(g_fin_ids, 0, sizeof g_fin_ids);
-	memset(g_fin_threads, 0, sizeof g_fin_threads);
-	pthread_mutex_unlock(&g_fin_lock);
-	atomic_store(&g_fin_weak_seen, -1);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	/* Drain what earlier steps left for the main thread. */
-	for (int i = 0; i < 100 && relay_loop_run_once(0) > 0; i++)
-		;
-	relay_set_diag_handler(NULL, NULL);
-	return 0;
-}
 
 /* Arguments for work done inside another thread. */
 typedef struct job {
