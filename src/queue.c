@@ -192,7 +192,7 @@ void relay__queue_grace_period(relay__producer *self)
 	if (relay__have_membarrier)
 		syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
 	else
-		atomic_thread_fence(memory_order_seq_cst);
+		relay__fence();
 	pthread_mutex_lock(&producers_lock);
 	for (relay__producer *p = producers; p; p = p->all_next) {
 		if (p == self)
@@ -378,7 +378,7 @@ static inline void copy_record(unsigned char *dst, const struct relay__rec *rec)
 void relay__queue_wake_if_sleeping(relay__queue *q)
 {
 	/* Pairs with the fence in relay__queue_prepare_sleep (Dekker). */
-	atomic_thread_fence(memory_order_seq_cst);
+	relay__fence();
 	if (atomic_load_explicit(&q->sleeping, memory_order_relaxed) &&
 	    atomic_exchange(&q->sleeping, false)) {
 		uint64_t one = 1;
@@ -701,7 +701,7 @@ bool relay__queue_prepare_sleep(struct relay__tdata *t, const atomic_bool *abort
 	/* seq_cst store, then seq_cst loads: the consumer's half of the
 	 * Dekker pair (commit_and_wake, relay__queue_wake_if_sleeping). */
 	atomic_store(&q->sleeping, true);
-	atomic_thread_fence(memory_order_seq_cst);
+	relay__fence();
 	bool busy = atomic_load(abort_sleep) || atomic_load(&q->slow_pending) ||
 		    atomic_load(&q->new_rings) != NULL;
 	for (struct relay__ring *r = q->rings; r && !busy; r = r->cnext)

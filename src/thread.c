@@ -200,7 +200,7 @@ void relay__thread_finish(struct relay__tdata *t, bool emit_finished)
 	set_state_locked_q(t, RELAY__T_FINISHED);
 	/* Pairs with relay__post_blocking's re-check after its commit: either
 	 * the scan below sees the event, or the poster sees FINISHED. */
-	atomic_thread_fence(memory_order_seq_cst);
+	relay__fence();
 	relay__release_blocking(t);
 	atomic_store(&t->pumps, false);
 	announce_done(t);
