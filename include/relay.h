@@ -208,8 +208,8 @@ int relay_object_delete_later(relay_object *obj);
  * the new thread in order, before anything posted after the move (also
  * while other threads keep posting during it). Allowed only from the
  * object's current thread, or from any thread for an object with no thread
- * (thread NULL detaches it: events for it are then dropped and counted
- * until it is moved again). Refused: RELAY_EWRONGTHREAD, RELAY_EHASPARENT
+ * (thread NULL detaches it: events for it are then dropped until it is
+ * moved again). Refused: RELAY_EWRONGTHREAD, RELAY_EHASPARENT
  * (move the parent, or unparent first), RELAY_EMAINONLY. */
 int relay_object_move_to_thread(relay_object *obj, relay_thread *thread);
 
@@ -437,7 +437,11 @@ int relay_disconnect_receiver(relay_object *obj);
  * NULL outside a slot. The calling thread. */
 relay_object *relay_sender(void);
 
-/* Ready-made slots, to connect to any signal. */
+/* Ready-made slots, for any signal (they ignore its payload). The
+ * receiver's type must match the slot's first parameter exactly, so pass
+ * the object's base and the thread handle as they are:
+ *     relay_connect(worker, complete, &worker->base, relay_slot_delete_later);
+ *     relay_connect(worker, complete, thread, relay_slot_quit);          */
 void relay_slot_delete_later(relay_object *obj); /* relay_object_delete_later */
 void relay_slot_quit(relay_thread *thread);      /* relay_thread_quit */
 
@@ -478,7 +482,8 @@ int relay_thread_create(const char *name, relay_object *parent, relay_thread **o
 int relay_thread_start(relay_thread *t);
 
 /* Ask the thread's loop to return (exit code 0, or `code`). Any thread. A
- * quit that comes before the loop runs is kept and ends the next run. */
+ * quit that comes before the loop runs (also before the first start) is
+ * kept and ends that run; on a thread that has finished it does nothing. */
 int relay_thread_quit(relay_thread *t);
 int relay_thread_exit(relay_thread *t, int code);
 
@@ -622,9 +627,13 @@ int relay_invoke(relay_object *context, void (*fn)(void *data), void *data,
 
 /* Run fn(data) in context's thread and wait for it; *result (may be NULL)
  * receives its return value. Refused with RELAY_EDEADLOCK when context
- * lives in the calling thread (call fn yourself) and RELAY_ENOTRUNNING
- * when its thread runs no loop; RELAY_ENOTDELIVERED if context is
- * destroyed before fn ran. Any other thread. */
+ * lives in the calling thread (call fn yourself), RELAY_EDESTROYED while
+ * it is being destroyed, and RELAY_ENOTRUNNING when its thread runs no
+ * loop: a relay_thread that is not started or has finished, or a main or
+ * adopted thread that has never run a loop pass (once it has, relay counts
+ * on it to run more: a blocking call into a thread that stops pumping
+ * waits). RELAY_ENOTDELIVERED if context is destroyed before fn ran. Any
+ * other thread. */
 int relay_invoke_blocking(relay_object *context, int (*fn)(void *data), void *data,
 			  int *result);
 

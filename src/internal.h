@@ -274,6 +274,9 @@ struct relay__tdata {
 	atomic_bool pumps;               /* adopted: has run a loop pass, not exited */
 	struct relay__timerheap timers;
 	int epfd;
+	/* other threads destroying objects of this finished thread (T4):
+	 * recursive, as a destructor may delete_later its siblings */
+	pthread_mutex_t foreign_lock;
 	/* finishing: guarded by done_lock */
 	pthread_mutex_t done_lock;
 	pthread_cond_t done_cond;
@@ -345,6 +348,9 @@ void relay__tree_set_flag(relay_object *obj, unsigned flag, bool on);
 bool relay__is_in_tree(const relay_object *obj, const relay_object *root);
 /* Destroy without the thread check (thread gone, teardown). */
 int relay__object_destroy_unchecked(relay_object *obj);
+/* The same from a thread other than obj's (its thread has finished), under
+ * the home record's foreign lock. */
+int relay__destroy_foreign(relay_object *obj);
 
 /* ---- timers (timer.c) ---- */
 struct relay__timerdata {

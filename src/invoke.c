@@ -45,7 +45,8 @@ int relay_invoke_blocking(relay_object *context, int (*fn)(void *data), void *da
 		return -ENOMEM;
 	if (!(ev->weak = relay__weak_acquire(context))) {
 		relay__free(ev);
-		return -ENOMEM;
+		return (atomic_load(&context->relay__flags) & RELAY__OBJ_DESTROYING)
+			       ? RELAY_EDESTROYED : -ENOMEM;
 	}
 	ev->target = context;
 	ev->u.call.fn = fn;

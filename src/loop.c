@@ -151,10 +151,8 @@ static int post_ring_to(struct relay__tdata *self, struct relay__tdata *t,
 {
 	if (!t)
 		return RELAY_ENOTRUNNING;
-	if (atomic_load(&t->state) == RELAY__T_GONE) {
-		atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
-		return RELAY_ENOTRUNNING;
-	}
+	if (atomic_load(&t->state) == RELAY__T_GONE)
+		return RELAY_ENOTRUNNING;   /* the caller frees (and counts) it */
 	if (mode_refuses(t, mode))
 		return RELAY_ENOTRUNNING;
 	return relay__queue_post_event(self, t, ev);
@@ -230,7 +228,10 @@ static relay_object *event_target(const struct relay__event *ev)
  * raced with move_to_thread): send it on. */
 static void forward(struct relay__tdata *self, relay_object *target, struct relay__event *ev)
 {
-	int rc = relay__post_to_object(target, ev, RELAY__POST_ALWAYS);
+	/* A blocking call follows only to a thread that will serve it (D8);
+	 * otherwise its waiter is released. */
+	int rc = relay__post_to_object(target, ev,
+				       ev->done ? RELAY__POST_SERVING : RELAY__POST_ALWAYS);
 	if (rc < 0)
 		drop(self, ev);
 }
@@ -290,7 +291,11 @@ void relay__dispatch(struct relay__tdata *self, struct relay__event *ev)
 		ev->u.invoke.free_data = NULL;   /* fn ran: data is fn's now */
 		break;
 	case RELAY__EV_DELETE:
-		relay_object_destroy(target);
+		/* Refused (the handle of a thread that still runs, with its
+		 * diagnostic): a later delete_later may try again. */
+		if (relay_object_destroy(target) < 0)
+			atomic_fetch_and(&target->relay__flags,
+					 ~(unsigned)RELAY__OBJ_DELETE_PENDING);
 		break;
 	default:
 		break;
@@ -727,7 +732,7 @@ void relay__drain_on_teardown(struct relay__tdata *t)
 		relay_object *target = ev->kind == RELAY__EV_DELETE ? event_target(ev) : NULL;
 		if (target && relay__obj_thread(target) == t) {
 			/* T4: the object is destroyed even though its thread is gone. */
-			relay__object_destroy_unchecked(target);
+			relay__destroy_foreign(target);
 			relay__event_free(ev, 0);
 		} else if (target) {
 			forward(t, target, ev);
@@ -760,11 +765,19 @@ void relay__move_events(struct relay__tdata *from, struct relay__tdata *to, rela
 	take_picked(from, &rp, &moved);
 	/* They go ahead of what `to` has in its rings: its next pass delivers
 	 * the slow list first, and a ring record for the tree waits for it. */
+	struct relay__event *released = NULL;
 	pthread_mutex_lock(&to->q.lock);
-	bool any = moved != NULL;
+	bool any = moved != NULL, serves = relay__tdata_serves(to);
 	while (moved) {
 		struct relay__event *ev = moved;
 		moved = ev->next;
+		if (ev->done && !serves) {
+			/* A blocking call does not follow into a thread that runs no
+			 * loop (D8): its waiter is released, after the unlock. */
+			ev->next = released;
+			released = ev;
+			continue;
+		}
 		relay__queue_push_slow_locked(&to->q, ev);
 		atomic_fetch_add_explicit(&to->posted, 1, memory_order_relaxed);
 	}
@@ -773,6 +786,7 @@ void relay__move_events(struct relay__tdata *from, struct relay__tdata *to, rela
 	 * slots must not be ended by this one. */
 	relay__tree_set_flag(obj, RELAY__OBJ_IN_TRANSIT, false);
 	pthread_mutex_unlock(&to->q.lock);
+	drop_list(from, released);
 	if (any)
 		relay__queue_wake_if_sleeping(&to->q);
 }

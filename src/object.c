@@ -277,8 +277,15 @@ int relay__object_destroy_unchecked(relay_object *obj)
 	relay_emit(obj, destroyed);
 	while (obj->relay__first_child) {
 		relay_object *c = obj->relay__first_child;
+		/* A running thread's handle is never destroyed (its finalizer
+		 * would join a thread nobody asked to quit): it is orphaned. */
+		if ((atomic_load(&c->relay__flags) & RELAY__OBJ_IS_THREAD) &&
+		    relay__thread_check_destroy(c) < 0) {
+			unlink_child(c);
+			continue;
+		}
 		relay__object_destroy_unchecked(c);
-		if (obj->relay__first_child == c)   /* refused: unlink anyway */
+		if (obj->relay__first_child == c)   /* re-entrant: unlink anyway */
 			unlink_child(c);
 	}
 	relay__object_cut_connections(obj);
@@ -304,6 +311,23 @@ int relay__object_destroy_unchecked(relay_object *obj)
 	return 0;
 }
 
+/* T3: refuses (with the thread's diagnostic) to destroy a tree that holds
+ * the handle of a running thread. Owner thread. */
+static int check_no_running_thread(relay_object *obj)
+{
+	if (flags_of(obj) & RELAY__OBJ_IS_THREAD) {
+		int rc = relay__thread_check_destroy(obj);
+		if (rc < 0)
+			return rc;
+	}
+	for (relay_object *c = obj->relay__first_child; c; c = c->relay__next_sibling) {
+		int rc = check_no_running_thread(c);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
 int relay_object_destroy(relay_object *obj)
 {
 	if (!obj || !obj->relay__class)
@@ -313,11 +337,9 @@ int relay_object_destroy(relay_object *obj)
 	if (relay__obj_thread(obj) && !is_own_thread(obj))
 		return wrong_thread(obj, "relay_object_destroy",
 				    "use relay_object_delete_later() from other threads");
-	if (flags_of(obj) & RELAY__OBJ_IS_THREAD) {
-		int rc = relay__thread_check_destroy(obj);
-		if (rc < 0)
-			return rc;
-	}
+	int rc = check_no_running_thread(obj);
+	if (rc < 0)
+		return rc;
 	return relay__object_destroy_unchecked(obj);
 }
 
@@ -349,8 +371,26 @@ int relay_object_delete_later(relay_object *obj)
 		return rc;
 	}
 	/* T4: its thread has finished (or it has none): nobody else will ever
-	 * destroy it, so do it here rather than leak it as Qt does. */
-	return relay__object_destroy_unchecked(obj);
+	 * destroy it, so do it here rather than leak it as Qt does. Callers in
+	 * several threads may do this for objects of the same thread at once:
+	 * the record's foreign lock serialises what destroy does to that
+	 * thread's queue and to the parent/child links. */
+	return relay__destroy_foreign(obj);
+}
+
+int relay__destroy_foreign(relay_object *obj)
+{
+	struct relay__tdata *home = relay__obj_thread(obj);
+	if (home) {
+		relay__tdata_ref(home);
+		pthread_mutex_lock(&home->foreign_lock);
+	}
+	int rc = relay__object_destroy_unchecked(obj);
+	if (home) {
+		pthread_mutex_unlock(&home->foreign_lock);
+		relay__tdata_unref(home);
+	}
+	return rc;
 }
 
 void relay_slot_delete_later(relay_object *obj)

@@ -292,7 +292,8 @@ RELAY__NOINLINE static struct relay__ring *ring_find(relay__producer *p, struct 
 			return r;
 		}
 	}
-	prune(p);
+	/* No pruning here: the caller may hold an object lock, and freeing a
+	 * ring can run payload hooks. Idle passes prune (relay__producer_trim). */
 	if (!p->registered)
 		producer_register(p);
 	r = ring_new(to);

@@ -73,6 +73,11 @@ int relay__tdata_init(struct relay__tdata *t)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&t->done_lock, NULL);
+	pthread_mutexattr_t ma;
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&t->foreign_lock, &ma);
+	pthread_mutexattr_destroy(&ma);
 	pthread_cond_init(&t->done_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	return 0;
@@ -112,6 +117,7 @@ static void record_free(struct relay__tdata *t)
 	relay__queue_destroy(&t->q);
 	pthread_cond_destroy(&t->done_cond);
 	pthread_mutex_destroy(&t->done_lock);
+	pthread_mutex_destroy(&t->foreign_lock);
 	if (t->adopted)
 		relay__free(t->handle);
 	relay__free(t);
@@ -279,12 +285,15 @@ int relay__thread_check_destroy(relay_object *obj)
 	if (t->adopted)
 		return relay__diag(-EINVAL, "relay_thread_destroy: thread '%s' was adopted, "
 				   "relay owns its handle; let the thread exit instead", t->name);
+	/* A FINISHING thread has quit: its finalizer's join returns as soon as
+	 * the thread has run its last deferred deletions (so the Qt idiom
+	 * finished -> deleteLater on the handle works). */
 	int st = atomic_load(&t->state);
-	if (st == RELAY__T_STARTING || st == RELAY__T_RUNNING || st == RELAY__T_FINISHING)
+	if (st == RELAY__T_STARTING || st == RELAY__T_RUNNING)
 		return relay__diag(RELAY_ERUNNING,
-				   "relay_thread_destroy: %s is still running; call "
-				   "relay_thread_stop() (quit + wait) first",
-				   relay__describe(obj, who, sizeof who));
+				   "relay_thread_destroy: thread '%s' is still running (handle %s); "
+				   "call relay_thread_stop() (quit + wait) first",
+				   t->name, relay__describe(obj, who, sizeof who));
 	return 0;
 }
 
@@ -363,6 +372,11 @@ int relay_thread_exit(relay_thread *h, int code)
 	struct relay__tdata *t = data_of(h);
 	if (!t)
 		return -EINVAL;
+	/* A thread that has finished has no loop to quit: a quit now must not
+	 * end its next run (a quit before the first start is kept, T2). */
+	int st = atomic_load(&t->state);
+	if (st == RELAY__T_FINISHED || st == RELAY__T_GONE)
+		return 0;
 	/* The loop may return, and an adopted thread exit and free its record,
 	 * as soon as the flag is set: hold the record while waking it. */
 	relay__tdata_ref(t);
@@ -538,21 +552,52 @@ static bool is_live(struct relay__tdata *t)
 	return st == RELAY__T_STARTING || st == RELAY__T_RUNNING || st == RELAY__T_FINISHING;
 }
 
+/* Out of memory: one live thread at a time (each quit, then waited for). */
+static void stop_all_threads_slowly(int timeout_ms)
+{
+	for (;;) {
+		struct relay__tdata *found = NULL;
+		pthread_mutex_lock(&all_lock);
+		for (struct relay__tdata *t = all_threads; t && !found; t = t->next_all)
+			if (is_live(t) && !atomic_load(&t->exit_pending))
+				found = t;
+		if (found)
+			relay__tdata_ref(found);
+		pthread_mutex_unlock(&all_lock);
+		if (!found)
+			return;
+		atomic_store(&found->exit_pending, true);
+		relay__loop_wake(found);
+		if (wait_record(found, timeout_ms) < 0)
+			relay__diag(-ETIMEDOUT, "relay_main_run: thread '%s' did not stop within "
+				    "%d ms; its loop may be blocked in a slot", found->name, timeout_ms);
+		relay__tdata_unref(found);
+	}
+}
+
 /* Quits every started thread, then waits for each (T5), naming those that
  * do not stop instead of hanging on them. */
 static void stop_all_threads(int timeout_ms)
 {
-	enum { MAX = 256 };
-	struct relay__tdata *live[MAX];
-	size_t n = 0;
+	size_t n = 0, cap = 0;
+	struct relay__tdata **live = NULL;
 	pthread_mutex_lock(&all_lock);
-	for (struct relay__tdata *t = all_threads; t && n < MAX; t = t->next_all) {
+	for (struct relay__tdata *t = all_threads; t; t = t->next_all)
+		cap++;
+	/* Allocated under the lock so the count holds; without memory, the
+	 * threads are quit and waited for one by one below. */
+	live = cap ? relay__alloc(cap * sizeof *live) : NULL;
+	for (struct relay__tdata *t = all_threads; t && live; t = t->next_all) {
 		if (is_live(t)) {
 			relay__tdata_ref(t);
 			live[n++] = t;
 		}
 	}
 	pthread_mutex_unlock(&all_lock);
+	if (cap && !live) {
+		stop_all_threads_slowly(timeout_ms);
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		atomic_store(&live[i]->exit_pending, true);
 		relay__loop_wake(live[i]);
@@ -563,6 +608,7 @@ static void stop_all_threads(int timeout_ms)
 				    "%d ms; its loop may be blocked in a slot", live[i]->name, timeout_ms);
 		relay__tdata_unref(live[i]);
 	}
+	relay__free(live);
 }
 
 int relay_main_run(int timeout_ms)

@@ -860,6 +860,58 @@ static void test_D7_invoke_blocking_thread_ends_enotdelivered(void **state)
 	assert_int_equal(relay_thread_destroy(w), 0);
 }
 
+/* D8: a blocking call queued to an object that then moves to a thread that
+ * runs no loop (never started) does not follow it there to wait forever:
+ * its waiter is released. */
+typedef struct mover_call {
+	relay_object *ctx;
+	atomic_int done;
+	int rc;
+} mover_call;
+
+static int job_return_one(void *p)
+{
+	(void)p;
+	return 1;
+}
+
+static void *call_blocking(void *arg)
+{
+	mover_call *m = arg;
+	m->rc = relay_invoke_blocking(m->ctx, job_return_one, NULL, NULL);
+	atomic_store(&m->done, 1);
+	return NULL;
+}
+
+static void test_D8_blocking_call_released_when_receiver_moves_to_idle_thread(void **state)
+{
+	(void)state;
+	support_drain(10);   /* main has run a pass: it serves blocking calls */
+	support_app *r = support_app_new();
+	relay_loop_stats s0, s1;
+	assert_int_equal(relay_thread_stats(relay_thread_main(), &s0), 0);
+	mover_call m = { .ctx = &r->base };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, call_blocking, &m), 0);
+	/* the call is queued to main, which does not run its loop meanwhile */
+	int64_t end = support_now_ms() + SUPPORT_TIMEOUT_MS;
+	do {
+		assert_int_equal(relay_thread_stats(relay_thread_main(), &s1), 0);
+		support_sleep_ms(1);
+	} while (relay_thread_stats(relay_thread_main(), &s1) == 0 &&
+		 s1.posted < s0.posted + 1 && support_now_ms() < end);
+	assert_true(s1.posted >= s0.posted + 1);
+	relay_thread *idle = NULL;
+	assert_int_equal(relay_thread_create("d8-idle", NULL, &idle), 0);
+	assert_int_equal(relay_object_move_to_thread(&r->base, idle), 0);
+	assert_true(support_wait_flag(&m.done, 1, SUPPORT_TIMEOUT_MS));
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(m.rc, RELAY_ENOTDELIVERED);
+	/* r lives in the thread that never ran: destroyed with its handle */
+	assert_int_equal(relay_object_delete_later(&r->base), 0);
+	assert_int_equal(relay_thread_destroy(idle), 0);
+}
+
 int main(int argc, char **argv)
 {
 	support_set_args(argc, argv);
@@ -888,6 +940,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D7_blocking_emit_disconnected_enotdelivered, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_blocking_emit_receiver_detached_released, check_worker_errors),
 		cmocka_unit_test_teardown(test_D7_invoke_blocking_thread_ends_enotdelivered, check_worker_errors),
+		cmocka_unit_test_teardown(test_D8_blocking_call_released_when_receiver_moves_to_idle_thread,
+					  check_worker_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1031,6 +1031,65 @@ static void test_thread_null_args_einval(void **state)
 	assert_int_equal(relay_thread_destroy(t), 0);
 }
 
+static int job_gettid_or_one(void *p)
+{
+	(void)p;
+	return 1;
+}
+
+/* T3: a parent whose child is the handle of a running thread is not
+ * destroyed (its finalizer would join a thread nobody quit: a hang). */
+static void test_T3_destroy_parent_of_running_thread_refused(void **state)
+{
+	(void)state;
+	obj *parent = new_obj(NULL, 1);
+	relay_thread *t = NULL;
+	assert_int_equal(relay_thread_create("t3-child", &parent->base, &t), 0);
+	assert_int_equal(relay_thread_start(t), 0);
+	assert_int_equal(relay_object_destroy(&parent->base), RELAY_ERUNNING);
+	expect_one_diag(RELAY_ERUNNING, "t3-child");
+	assert_int_equal(atomic_load(&g_fin_count), 0);
+	assert_true(relay_thread_is_running(t));
+	assert_int_equal(relay_thread_stop(t, SAFETY_MS), 0);
+	assert_int_equal(relay_object_destroy(&parent->base), 0);   /* and the handle with it */
+	assert_int_equal(atomic_load(&g_fin_count), 1);
+}
+
+/* T4: delete_later on the handle of a running thread is refused when it
+ * comes to run (with a diagnostic), not lost: a later one works. */
+static void test_T4_delete_later_running_handle_can_be_retried(void **state)
+{
+	(void)state;
+	relay_thread *t = start_thread("t4-handle");
+	relay_weak w = { 0 };
+	assert_int_equal(relay_weak_set(&w, &t->base), 0);
+	assert_int_equal(relay_object_delete_later(&t->base), 0);
+	drain();
+	expect_one_diag(RELAY_ERUNNING, "t4-handle");
+	assert_non_null(relay_weak_get(&w));
+	assert_int_equal(relay_thread_stop(t, SAFETY_MS), 0);
+	assert_int_equal(relay_object_delete_later(&t->base), 0);
+	RUN_UNTIL(relay_weak_get(&w) == NULL);
+	relay_weak_clear(&w);
+}
+
+/* T2: a quit sent to a thread that has finished does not end its next run
+ * (only a quit before a run is kept). */
+static void test_T2_quit_after_finish_not_kept(void **state)
+{
+	(void)state;
+	relay_thread *t = start_thread("t2-again");
+	assert_int_equal(relay_thread_stop(t, SAFETY_MS), 0);
+	assert_int_equal(relay_thread_quit(t), 0);        /* nothing runs: no effect */
+	assert_int_equal(relay_thread_start(t), 0);
+	obj *w = worker_obj(t, 7);
+	/* the restarted loop serves calls: it did not quit at once */
+	assert_int_equal(run_in(w, job_gettid_or_one, NULL) != 0, 1);
+	assert_true(relay_thread_is_running(t));
+	assert_int_equal(relay_object_delete_later(&w->base), 0);
+	stop_thread(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1059,6 +1118,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_thread_name_visible, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_main_thread_queries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thread_null_args_einval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_T3_destroy_parent_of_running_thread_refused,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_T4_delete_later_running_handle_can_be_retried,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_T2_quit_after_finish_not_kept, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
