@@ -63,7 +63,7 @@ proctype quitter()
 {
 	bool wake;
 	quit = 1;                              /* relay_thread_exit: the flag first */
-	wake_if_sleeping()                     /* relay__queue_kick */
+	wake_if_sleeping()                     /* relay__loop_wake */
 }
 
 active proctype consumer()

@@ -147,7 +147,7 @@ void relay__conn_unref(struct relay__conn *c);
 void relay__conn_ref_n(struct relay__conn *c, uint32_t n);
 void relay__conn_unref_n(struct relay__conn *c, uint32_t n);
 /* Calls the slot with the connection's arity; sets relay_sender(). */
-void relay__conn_call(struct relay__conn *c, relay_object *sender, const void *arg);
+/* relay__slot_call, relay__conn_call: inline, at the end of this file. */
 /* Object destruction: cut incoming (kill), unlink outgoing (queued events
  * still arrive). Owner thread. */
 void relay__object_cut_connections(relay_object *obj);
@@ -390,5 +390,25 @@ void relay__poll_close(struct relay__tdata *t);
 /* Sleeps up to timeout_ms (-1: forever); returns 0 or < 0. Reading the
  * wake-up fd happens inside. */
 int relay__poll_wait(struct relay__tdata *t, int timeout_ms);
+
+/* Slots are stored as relay_slot_fn and called through the type they were
+ * checked against at connect (as G_CALLBACK does): the receiver (or data)
+ * and the payload are passed as pointers. Inline: every delivery and every
+ * direct emit goes through here. */
+static inline void relay__slot_call(const struct relay__conn *c, const void *arg)
+{
+	if (c->arity == 1)
+		((void (*)(void *))c->fn)(c->first);
+	else
+		((void (*)(void *, const void *))c->fn)(c->first, arg);
+}
+
+static inline void relay__conn_call(struct relay__conn *c, relay_object *sender,
+				    const void *arg)
+{
+	relay_object *prev = relay__set_sender(sender);
+	relay__slot_call(c, arg);
+	relay__set_sender(prev);
+}
 
 #endif

@@ -211,7 +211,7 @@ int relay__post_blocking(relay_object *obj, struct relay__event *ev, int *result
 
 void relay__loop_wake(struct relay__tdata *t)
 {
-	relay__queue_kick(&t->q);
+	relay__queue_wake_if_sleeping(&t->q);
 }
 
 /* ---- delivery ---- */
@@ -393,7 +393,8 @@ static void settle(struct relay__tdata *self, relay_object *target)
 static void prepare_rec(struct relay__tdata *self, struct relay__rec *rec)
 {
 	relay_object *target = rec->kind == RELAY__REC_SLOT
-				       ? (atomic_load(&rec->conn->rweak->obj) ? rec->conn->receiver : NULL)
+				       ? (atomic_load_explicit(&rec->conn->rweak->obj, memory_order_relaxed)
+						  ? rec->conn->receiver : NULL)
 				       : event_target(rec->u.ev);
 	settle(self, target);
 }

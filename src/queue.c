@@ -342,16 +342,24 @@ static inline struct relay__rec *reserve(struct relay__ring *r, size_t size)
  * separate fence): with the consumer's seq_cst store of `sleeping` and
  * load of `produced` it forms the Dekker pair of prepare_sleep - either
  * the consumer sees this record, or this load sees it sleeping. */
+/* The second half of both wake-ups: if the consumer announced sleep, the
+ * one exchange that clears the flag makes the syscall. */
+static inline void wake_sleeper(relay__queue *q)
+{
+	if (atomic_load_explicit(&q->sleeping, memory_order_seq_cst) &&
+	    atomic_exchange(&q->sleeping, false)) {
+		uint64_t one = 1;
+		/* EAGAIN: the counter is saturated, the consumer wakes anyway. */
+		while (write(q->wakefd, &one, sizeof one) < 0 && errno == EINTR)
+			;
+	}
+}
+
 static inline void commit_and_wake(struct relay__ring *r, struct relay__rec *rec, relay__queue *q)
 {
 	r->wr_off += rec->size;
 	atomic_exchange_explicit(&r->produced, ++r->wr_count, memory_order_seq_cst);
-	if (atomic_load_explicit(&q->sleeping, memory_order_seq_cst) &&
-	    atomic_exchange(&q->sleeping, false)) {
-		uint64_t one = 1;
-		while (write(q->wakefd, &one, sizeof one) < 0 && errno == EINTR)
-			;
-	}
+	wake_sleeper(q);
 }
 
 /* Small fixed sizes become plain moves instead of a call to memcpy. */
@@ -378,22 +386,11 @@ static inline void copy_record(unsigned char *dst, const struct relay__rec *rec)
 
 void relay__queue_wake_if_sleeping(relay__queue *q)
 {
-	/* Pairs with the fence in relay__queue_prepare_sleep (Dekker). */
+	/* Pairs with the fence in relay__queue_prepare_sleep (Dekker): the
+	 * caller's store (a slow-list push, or exit_pending for a quit) comes
+	 * before this, so either the consumer sees it or we see it sleeping. */
 	relay__fence();
-	if (atomic_load_explicit(&q->sleeping, memory_order_relaxed) &&
-	    atomic_exchange(&q->sleeping, false)) {
-		uint64_t one = 1;
-		/* EAGAIN: the counter is saturated, the consumer wakes anyway. */
-		while (write(q->wakefd, &one, sizeof one) < 0 && errno == EINTR)
-			;
-	}
-}
-
-void relay__queue_kick(relay__queue *q)
-{
-	/* The caller set its flag (exit_pending) before: the consumer checks
-	 * it after announcing sleep, so the same Dekker pair covers it. */
-	relay__queue_wake_if_sleeping(q);
+	wake_sleeper(q);
 }
 
 /* One reference on conn for a record, from the references taken in bulk:

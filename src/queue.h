@@ -133,10 +133,9 @@ int relay__queue_post_event(struct relay__tdata *from, struct relay__tdata *to,
 /* Appends to the slow list. to->q.lock held. Wake with
  * relay__queue_wake_if_sleeping after unlocking. */
 void relay__queue_push_slow_locked(relay__queue *q, struct relay__event *ev);
-/* Wakes the consumer if it announced it sleeps (after a post). */
+/* Wakes the consumer if it announced it sleeps, after a slow-list push or
+ * a quit flag was set. */
 void relay__queue_wake_if_sleeping(relay__queue *q);
-/* Wakes the consumer whatever it does (quit). */
-void relay__queue_kick(relay__queue *q);
 /* The calling thread stops producing: its rings are handed to their
  * consumers, which free them once drained. */
 void relay__producer_close(relay__producer *p);

@@ -179,29 +179,6 @@ relay_object *relay_sender(void)
 	return relay__tls.sender;
 }
 
-/* Slots are stored as relay_slot_fn and called through the type they were
- * checked against at connect (as G_CALLBACK does): the receiver (or data)
- * and the payload are passed as pointers. */
-static inline void slot_call(const struct relay__conn *c, const void *arg)
-{
-	if (c->arity == 1)
-		((void (*)(void *))c->fn)(c->first);
-	else
-		((void (*)(void *, const void *))c->fn)(c->first, arg);
-}
-
-static inline void conn_call(struct relay__conn *c, relay_object *sender, const void *arg)
-{
-	relay_object *prev = relay__set_sender(sender);
-	slot_call(c, arg);
-	relay__set_sender(prev);
-}
-
-void relay__conn_call(struct relay__conn *c, relay_object *sender, const void *arg)
-{
-	conn_call(c, sender, arg);
-}
-
 static void list_unlink(struct relay__conn **head, struct relay__conn *c, bool in)
 {
 	struct relay__conn *prev = in ? c->in_prev : c->out_prev;
@@ -600,7 +577,7 @@ RELAY__NOINLINE static int emit_one(struct relay__conn *c, const struct emission
 		return 0;
 	switch (type) {
 	case RELAY_DIRECT:
-		conn_call(c, e->sender, e->arg);
+		relay__conn_call(c, e->sender, e->arg);
 		return 0;
 	case RELAY_QUEUED:
 		return emit_queued(c, e);
@@ -705,7 +682,7 @@ int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const v
 		if (c->auto_plain) {
 			if (atomic_load_explicit(&c->rthread, memory_order_relaxed) == e.self ||
 			    !c->receiver) {
-				slot_call(c, arg);
+				relay__slot_call(c, arg);
 				continue;
 			}
 			rc = emit_queued(c, &e);   /* the other common case */

@@ -354,4 +354,28 @@ static inline long support_param(const char *name, long dflt)
 	return (end && *end == '\0') ? v : dflt;
 }
 
+/* ----------------------------------------------------------------------
+ * Checks in helper threads: cmocka's asserts only work in the thread that
+ * runs the test, so a helper thread counts its failures with WCHECK and
+ * the test's teardown (check_worker_errors) fails if there were any.
+ * ---------------------------------------------------------------------- */
+
+static atomic_long g_worker_errors;
+#define WCHECK(cond)                                                           \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "%s:%d: check failed in a helper thread: %s\n", \
+				__FILE__, __LINE__, #cond);                    \
+			atomic_fetch_add(&g_worker_errors, 1);                 \
+		}                                                              \
+	} while (0)
+
+static inline int check_worker_errors(void **state)
+{
+	(void)state;
+	long n = atomic_exchange(&g_worker_errors, 0);
+	assert_int_equal(n, 0);
+	return 0;
+}
+
 #endif /* RELAY_TEST_SUPPORT_H */

@@ -10,23 +10,6 @@
 
 /* Checks made in helper threads (never a cmocka assert there: it would
  * longjmp across threads); each test's teardown asserts none failed. */
-static atomic_long g_worker_errors;
-#define WCHECK(cond) \
-	do { \
-		if (!(cond)) { \
-			fprintf(stderr, "%s:%d: check failed in a helper thread: %s\n", \
-				__FILE__, __LINE__, #cond); \
-			atomic_fetch_add(&g_worker_errors, 1); \
-		} \
-	} while (0)
-
-static int check_worker_errors(void **state)
-{
-	(void)state;
-	long n = atomic_exchange(&g_worker_errors, 0);
-	assert_int_equal(n, 0);
-	return 0;
-}
 
 typedef struct obj {
 	relay_object base;
