@@ -55,7 +55,7 @@ enum relay_error {
 	RELAY_EWAITSELF = -1007,    /* relay_thread_wait on the calling thread */
 	RELAY_ERUNNING = -1008,     /* destroying (or starting) a thread that runs */
 	RELAY_ENOTDELIVERED = -1009, /* blocking call dropped: receiver gone or disconnected */
-	RELAY_EDESTROYED = -1010,   /* the object is being destroyed */
+	RELAY_EDESTROYED = -1010,   /* the object is being (or has been) destroyed */
 	RELAY_ETIMERTHREAD = -1011  /* timer started or stopped from another thread */
 };
 
@@ -167,7 +167,9 @@ typedef struct relay_signal {
  * can be embedded. */
 struct relay_object {
 	const relay_class *relay__class;
-	struct relay__tdata *_Atomic relay__thread;   /* affinity */
+	/* identity, affinity and liveness, shared with everything that may
+	 * outlive the object (events, weak references, connections) */
+	struct relay__anchor *_Atomic relay__anchor;
 	relay_object *relay__parent;                  /* owner thread only */
 	relay_object *relay__first_child;             /* owner thread only */
 	relay_object *relay__next_sibling;            /* owner thread only */
@@ -180,7 +182,10 @@ struct relay_object {
  * child of `parent` (which must live in the calling thread:
  * RELAY_EPARENTTHREAD otherwise). Returns 0, -EINVAL, -ENOMEM,
  * RELAY_EMAINONLY (main-thread-only class outside the main thread).
- * Any thread (the object then lives in it). */
+ * Any thread (the object then lives in it).
+ *
+ * Every object function below refuses an object whose destruction has
+ * begun (or ended, for memory you own) with RELAY_EDESTROYED. */
 int relay_object_init(relay_object *obj, const relay_class *cls, relay_object *parent);
 
 /* Allocate `size` zeroed bytes through relay's allocator and initialise
@@ -189,28 +194,42 @@ int relay_object_init(relay_object *obj, const relay_class *cls, relay_object *p
 int relay_object_new(size_t size, const relay_class *cls, relay_object *parent,
 		     void *out /* T ** */);
 
-/* Destroy now: emits destroyed, destroys children, cuts every connection
- * (queued events to it are dropped and freed), stops its timers, clears
- * weak references, unlinks it from its parent, then finalizes. Owner thread
- * only (elsewhere use relay_object_delete_later). A running relay_thread is
- * refused with RELAY_ERUNNING. Re-entrant calls during destruction return
- * 0 and do nothing. */
+/* Destroy now: clears weak references (they read NULL from here on, also
+ * in destroyed slots), emits destroyed, destroys children, cuts every
+ * connection (queued events to it are dropped and freed; nothing is
+ * delivered to it once its destruction has begun), stops its timers,
+ * unlinks it from its parent, then finalizes. An emission of one of its
+ * signals that is running in this thread (the object destroyed by one of
+ * its slots) calls no further slot. Owner thread only (elsewhere use
+ * relay_object_delete_later). A running relay_thread is refused with
+ * RELAY_ERUNNING. Re-entrant calls during destruction return 0 and do
+ * nothing. */
 int relay_object_destroy(relay_object *obj);
 
-/* Destroy the object in its own thread on that thread's next loop pass;
- * if that loop has stopped, when the thread finishes; if the thread is
- * already gone, right now in the calling thread. Exactly once: repeated
- * calls collapse into one. Any thread. */
+/* Destroy the object in its own thread, when control returns to the loop
+ * level where this was called (as Qt: from inside a slot, not in a
+ * relay_process_events() or nested loop the slot runs, but once the slot
+ * has returned to the loop that called it; from another thread, on the
+ * next pass). If the thread's loop has stopped, when the thread finishes;
+ * if the thread has finished (or is gone, or the object has no thread),
+ * right now in the calling thread - or, when another thread is already
+ * destroying objects of that finished thread, by that thread before it
+ * returns. Exactly once: repeated calls collapse into one. Needs no
+ * memory: it never fails for an object that is alive. Any thread. */
 int relay_object_delete_later(relay_object *obj);
 
-/* Change the thread the object lives in, with its children, its timers
- * and its events still pending in the old thread: they are delivered in
- * the new thread in order, before anything posted after the move (also
- * while other threads keep posting during it). Allowed only from the
- * object's current thread, or from any thread for an object with no thread
- * (thread NULL detaches it: events for it are then dropped until it is
- * moved again). Refused: RELAY_EWRONGTHREAD, RELAY_EHASPARENT
- * (move the parent, or unparent first), RELAY_EMAINONLY. */
+/* Change the thread the object lives in, with its children, its timers,
+ * its single shots, its pending delete_later and its events still pending
+ * in the old thread: they are delivered in the new thread in order, before
+ * anything posted after the move (also while other threads keep posting
+ * during it: their posts wait for the move, which is short). Allowed only
+ * from the object's current thread, or from any thread for an object with
+ * no thread - which includes an object whose thread's handle was destroyed
+ * (thread NULL detaches it: events for it are then dropped and counted
+ * until it is moved again). Succeeds whole or changes nothing. Refused:
+ * RELAY_EWRONGTHREAD (also for an object of a finished thread: restart the
+ * thread, or delete_later the object), RELAY_EHASPARENT (move the parent,
+ * or unparent first), RELAY_EMAINONLY; -ENOMEM. */
 int relay_object_move_to_thread(relay_object *obj, relay_thread *thread);
 
 /* Owner thread only. parent NULL unparents. Refused with
@@ -219,9 +238,10 @@ int relay_object_move_to_thread(relay_object *obj, relay_thread *thread);
 int relay_object_set_parent(relay_object *obj, relay_object *parent);
 
 /* Queries. Any thread; the answer may be stale if another thread moves or
- * destroys the object meanwhile. */
+ * destroys the object meanwhile. relay_object_thread is NULL for an object
+ * with no thread or whose thread's handle was destroyed. */
 relay_object *relay_object_parent(const relay_object *obj);
-relay_thread *relay_object_thread(const relay_object *obj); /* NULL if none */
+relay_thread *relay_object_thread(const relay_object *obj);
 
 /* A name for diagnostics (copied, at most 63 bytes kept). Any thread. */
 int relay_object_set_name(relay_object *obj, const char *name);
@@ -238,11 +258,12 @@ int relay_object_block_signals(relay_object *obj, bool block, bool *was);
  * after by its own thread: dereference it only in the object's thread.
  * ---------------------------------------------------------------------- */
 typedef struct relay_weak {
-	struct relay__weakblock *relay__b;
+	struct relay__anchor *relay__b;
 } relay_weak;
 
 /* Point w at obj (NULL clears). w must be zeroed or previously set. Any
- * thread for obj's lifetime, -ENOMEM. */
+ * thread for obj's lifetime; needs no memory. RELAY_EDESTROYED once obj's
+ * destruction has begun. */
 int relay_weak_set(relay_weak *w, relay_object *obj);
 relay_object *relay_weak_get(const relay_weak *w);   /* NULL once gone */
 void relay_weak_clear(relay_weak *w);                /* release the reference */
@@ -278,8 +299,10 @@ void relay_weak_clear(relay_weak *w);                /* release the reference */
  * Emit, connect and disconnect are safe from any thread and from inside
  * slots. An emission calls the connections that existed when it started;
  * one disconnected meanwhile is skipped. After relay_disconnect returns,
- * that connection starts no new slot call and its queued events are
- * dropped and freed at delivery (Qt would still run them).
+ * that connection starts no new slot call in any thread (a call that had
+ * already started in another thread may still be running: use
+ * relay_disconnect_wait to wait for it) and its queued events are dropped
+ * and freed at delivery (Qt would still run them).
  * ====================================================================== */
 
 typedef enum relay_connection_type {
@@ -315,6 +338,13 @@ typedef void (*relay_slot_fn)(void);
 #define RELAY__ARGSIZE(s, sig) \
 	_Generic((s)->sig.relay__arg, relay__none *: (size_t)0, \
 		 default: sizeof(*(s)->sig.relay__arg))
+/* The payload's alignment (0: unknown, at most that of max_align_t). */
+#if defined(__GNUC__) || defined(__clang__) || \
+	(defined(__STDC_VERSION__) && __STDC_VERSION__ >= 202311L)
+#define RELAY__ARGALIGN(s, sig) _Alignof(__typeof__(*(s)->sig.relay__arg))
+#else
+#define RELAY__ARGALIGN(s, sig) ((size_t)0)
+#endif
 #if defined(__GNUC__) || defined(__clang__) || \
 	(defined(__STDC_VERSION__) && __STDC_VERSION__ >= 202311L)
 #define RELAY__TYPEOF(x) __typeof__(x)
@@ -351,7 +381,7 @@ typedef void (*relay_slot_fn)(void);
 
 /* Private entry points behind the macros. */
 int relay__connect(relay_signal *sig, relay_object *sender, size_t argsize,
-		   relay_object *receiver, relay_slot_fn fn, void *data, int arity,
+		   size_t argalign, relay_object *receiver, relay_slot_fn fn, void *data, int arity,
 		   relay_connection_type type, unsigned flags, relay_connection *out);
 int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const void *arg);
 int relay__disconnect_signal(relay_signal *sig, relay_object *sender);
@@ -367,7 +397,8 @@ int relay__signal_set_ops(relay_signal *sig, relay_object *sender,
  * (out may be NULL). Any thread. */
 #define relay_connect_ex(sender, signal, receiver, slot, type, flags, out) \
 	relay__connect(RELAY__SIG(sender, signal), (relay_object *)(sender), \
-		       RELAY__ARGSIZE(sender, signal), (relay_object *)(receiver), \
+		       RELAY__ARGSIZE(sender, signal), RELAY__ARGALIGN(sender, signal), \
+		       (relay_object *)(receiver), \
 		       (relay_slot_fn)(slot), NULL, \
 		       RELAY__CHECKED_ARITY(sender, signal, receiver, slot), \
 		       (type), (flags), (out))
@@ -385,7 +416,8 @@ int relay__signal_set_ops(relay_signal *sig, relay_object *sender,
  * or RELAY_DIRECT are accepted (-EINVAL). Any thread. */
 #define relay_connect_func_ex(sender, signal, context, fn, data, type, flags, out) \
 	relay__connect(RELAY__SIG(sender, signal), (relay_object *)(sender), \
-		       RELAY__ARGSIZE(sender, signal), (relay_object *)(context), \
+		       RELAY__ARGSIZE(sender, signal), RELAY__ARGALIGN(sender, signal), \
+		       (relay_object *)(context), \
 		       (relay_slot_fn)(fn), (void *)(data), \
 		       -RELAY__CHECKED_ARITY(sender, signal, (void *)(data), fn), \
 		       (type), (flags), (out))
@@ -416,8 +448,19 @@ static inline int relay__emit_fast(relay_signal *sig, relay_object *sender, size
 	RELAY__PICK4(__VA_ARGS__, RELAY__EMIT1, RELAY__EMIT0, x)(__VA_ARGS__)
 
 /* Disconnect one connection. Any thread. Returns 0 or -ENOENT if it is
- * already gone (disconnected, single-shot taken, or an end destroyed). */
+ * already gone (disconnected, single-shot taken, or an end destroyed).
+ * When it returns, no new call of the slot starts anywhere (D6); a call
+ * that other threads had already started may still be running. */
 int relay_disconnect(relay_connection c);
+
+/* relay_disconnect, then wait until the calls of that connection already
+ * running in other threads have returned (at most timeout_ms; negative: no
+ * limit), so that the slot's data may be freed. Refused with
+ * RELAY_EDEADLOCK and a diagnostic from inside a call of that connection
+ * in the calling thread (it would wait for itself; use relay_disconnect).
+ * Returns 0, -ENOENT, -ETIMEDOUT (disconnected, but a call still runs).
+ * Any thread. */
+int relay_disconnect_wait(relay_connection c, int timeout_ms);
 
 /* Disconnect every connection of sender->signal. Any thread. */
 #define relay_disconnect_signal(sender, signal) \
@@ -456,8 +499,12 @@ void relay_slot_quit(relay_thread *thread);      /* relay_thread_quit */
  *
  * `started` is emitted from the new thread before its loop runs;
  * `finished` from the thread as it ends, after pending deferred deletions
- * ran. Connections to objects living in that thread are direct, to others
- * queued (AUTO).
+ * ran (also for an adopted thread, as its pthread exits). Connections to
+ * objects living in that thread are direct, to others queued (AUTO).
+ * While `finished` is being emitted the thread counts as finished
+ * (relay_thread_is_running false, relay_thread_is_finished true, as Qt),
+ * and relay_thread_wait returns only once the thread is done with
+ * everything, deletions its `finished` slots asked for included.
  *
  * Every thread that calls relay - the main thread, threads made with
  * pthread_create - gets a record and a relay_thread handle too
@@ -477,13 +524,20 @@ struct relay_thread {
 int relay_thread_create(const char *name, relay_object *parent, relay_thread **out);
 
 /* Start the thread: it emits started, then runs its loop until quit or
- * exit. A finished thread may be started again. Owner thread of the
- * handle. Returns 0, RELAY_ERUNNING if it runs, -EAGAIN/-ENOMEM. */
+ * exit. A finished thread may be started again, also while it is still
+ * finishing (from a slot of its `finished`): it then starts again as soon
+ * as its finish is complete (Qt's start waits for the finish). The
+ * interruption request is cleared. Owner thread of the handle. Returns 0,
+ * RELAY_ERUNNING (with a diagnostic) if it runs, -EINVAL for an adopted
+ * thread's handle (with a diagnostic), -EAGAIN/-ENOMEM. */
 int relay_thread_start(relay_thread *t);
 
-/* Ask the thread's loop to return (exit code 0, or `code`). Any thread. A
+/* Ask the thread's loops to return: every loop running in that thread
+ * returns (nested ones included, as Qt's QThread::exit), the outermost
+ * with exit code 0, or `code` (>= 0; -EINVAL otherwise). Any thread. A
  * quit that comes before the loop runs (also before the first start) is
- * kept and ends that run; on a thread that has finished it does nothing. */
+ * kept and ends that run; on a thread whose loop has already returned
+ * (finishing or finished) it does nothing. */
 int relay_thread_quit(relay_thread *t);
 int relay_thread_exit(relay_thread *t, int code);
 
@@ -495,19 +549,26 @@ int relay_thread_wait(relay_thread *t, int timeout_ms);
 /* quit + wait(timeout_ms). Returns 0 or -ETIMEDOUT. */
 int relay_thread_stop(relay_thread *t, int timeout_ms);
 
+/* The exit code of the thread's last finished run (0 before any). Any
+ * thread. Returns 0 and *code, or -EINVAL. */
+int relay_thread_exit_code(const relay_thread *t, int *code);
+
 /* Destroy the handle (relay_object_destroy on it). Owner thread of the
  * handle. Refused with RELAY_ERUNNING and a diagnostic while the thread
  * runs (stop it first) - never an abort. */
 int relay_thread_destroy(relay_thread *t);
 
 /* Interruption: requested from any thread, polled by the worker with a
- * relaxed load (cheap enough for an inner loop). */
+ * relaxed load (cheap enough for an inner loop). Cleared when the thread
+ * starts and when a run finishes. */
 int relay_thread_request_interruption(relay_thread *t);
 bool relay_thread_interruption_requested(const relay_thread *t);
 /* The same for the calling thread. */
 bool relay_interruption_requested(void);
 
-/* Queries, any thread; false for NULL. */
+/* Queries, any thread; false for NULL. Running: started and its loop has
+ * not returned. Finished: its loop has returned (finishing included) and
+ * it was not started again. */
 bool relay_thread_is_running(const relay_thread *t);
 bool relay_thread_is_finished(const relay_thread *t);
 
@@ -522,10 +583,13 @@ int relay_thread_name(const relay_thread *t, char *buf, size_t size);
 
 /* Counters of a thread's loop. Any thread (a snapshot). */
 typedef struct relay_loop_stats {
-	uint64_t posted;      /* events posted to this loop (events that move_to_thread
-			       * brings along count again in the new loop) */
-	uint64_t delivered;   /* events dispatched */
+	uint64_t posted;      /* events posted to this loop, delete_later included
+			       * (events that move_to_thread brings along count
+			       * again in the new loop) */
+	uint64_t delivered;   /* events dispatched (a single shot: armed) */
 	uint64_t dropped;     /* events freed undelivered (receiver gone, disconnected, thread ended) */
+	uint64_t moved;       /* events move_to_thread took to another loop; at rest
+			       * posted == delivered + dropped + moved */
 	uint64_t wakeups;     /* times the loop returned from sleeping in the kernel */
 	uint64_t passes;      /* loop iterations */
 	uint64_t timers_fired;
@@ -535,7 +599,9 @@ int relay_thread_stats(const relay_thread *t, relay_loop_stats *out);
 /* ---- Running the calling thread's loop ---- */
 
 /* Run the calling thread's loop until quit/exit; returns the exit code
- * (>= 0) or a negative error. Runs nested when called from a slot. */
+ * (>= 0) or a negative error. Runs nested when called from a slot:
+ * relay_loop_quit ends the innermost loop, relay_thread_quit every loop
+ * of the thread. */
 int relay_loop_run(void);
 
 /* One pass: run due timers and the events already posted; if nothing was
@@ -547,8 +613,10 @@ int relay_loop_run_once(int timeout_ms);
  * Returns the number handled, or < 0. */
 int relay_process_events(void);
 
-/* Make the calling thread's running loop return (relay_loop_quit) or
- * return `code` (relay_loop_exit). */
+/* Make the calling thread's innermost running loop return (0, or `code`,
+ * which must be >= 0: -EINVAL otherwise), as Qt's QEventLoop::exit; outer
+ * loops go on. With no loop running, the next relay_loop_run returns at
+ * once. The calling thread. */
 int relay_loop_quit(void);
 int relay_loop_exit(int code);
 
@@ -564,9 +632,12 @@ int relay_release_caches(void);
  * Runs the main loop until quit, then quits and waits for every started
  * relay_thread (up to timeout_ms each; 5000 if negative), naming those
  * that do not stop, runs pending deferred deletions and returns the exit
- * code. RELAY_EWRONGTHREAD from another thread. */
+ * code. RELAY_EWRONGTHREAD from another thread. The threads it stopped are
+ * stopped when it returns: relay_thread_stop after it is not needed
+ * (harmless), relay_thread_destroy still is. */
 int relay_main_run(int timeout_ms);
-/* relay_thread_quit / relay_thread_exit on the main thread. Any thread. */
+/* relay_thread_quit / relay_thread_exit on the main thread (every loop of
+ * the main thread returns, relay_main_run's included). Any thread. */
 int relay_main_quit(void);
 int relay_main_exit(int code);
 
@@ -575,7 +646,9 @@ int relay_main_exit(int code);
  *
  * relay_timer is an object with a `timeout` signal. It fires in its
  * thread's loop, on the monotonic clock; it follows its object when moved
- * to another thread. Starting or stopping it from another thread is
+ * to another thread. A timer is never fired again while its timeout is
+ * being delivered (a slot that runs relay_process_events or a nested loop
+ * does not re-enter itself), as Qt. Starting or stopping it from another thread is
  * refused with RELAY_ETIMERTHREAD (Qt warns "Timers cannot be started from
  * another thread"); use relay_invoke to do it in its thread.
  * ====================================================================== */
@@ -600,7 +673,10 @@ int relay_timer_interval(const relay_timer *t);        /* ms, or -EINVAL */
 /* Destroy with relay_object_destroy(&t->base) or through its parent. */
 
 /* Run slot(receiver) once in receiver's thread after ms milliseconds;
- * skipped if the receiver is destroyed first. Any thread. */
+ * skipped (and freed at once) if the receiver is destroyed first; follows
+ * the receiver when it moves. Any thread. Returns 0, -EINVAL, -ENOMEM,
+ * RELAY_EDESTROYED, RELAY_ENOTRUNNING (the receiver has no thread, or its
+ * thread's handle was destroyed). */
 #if defined(RELAY__TYPEOF)
 #define relay_single_shot(ms, receiver, slot) \
 	((void)sizeof(struct { \
@@ -621,7 +697,10 @@ int relay__single_shot(int ms, relay_object *receiver, relay_slot_fn slot);
 /* Queue fn(data) to run in context's thread on its next loop pass (never
  * inside this call, D5). If context is destroyed first, fn does not run
  * and free_data(data) (if given) is called instead; after fn runs,
- * free_data is not called. Any thread. */
+ * free_data is not called. Any thread. Returns 0, -EINVAL, -ENOMEM,
+ * RELAY_EDESTROYED, RELAY_ENOTRUNNING (context has no thread, or its
+ * thread's handle was destroyed); on an error nothing was queued and the
+ * caller keeps data. */
 int relay_invoke(relay_object *context, void (*fn)(void *data), void *data,
 		 void (*free_data)(void *data));
 

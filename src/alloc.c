@@ -53,3 +53,26 @@ void relay__free(void *p)
 	if (p)
 		allocator.release(p, allocator.user);
 }
+
+/* The allocator promises malloc's alignment (16 on the ABIs relay
+ * targets), not the 64 of a cache-line-aligned struct: over-allocate, align
+ * by hand and keep the allocator's pointer in the word before the block. */
+void *relay__calloc_aligned(size_t size, size_t align)
+{
+	if (align < sizeof(void *))
+		align = sizeof(void *);
+	unsigned char *raw = relay__alloc(size + align + sizeof(void *));
+	if (!raw)
+		return NULL;
+	uintptr_t at = ((uintptr_t)raw + sizeof(void *) + align - 1) & ~(uintptr_t)(align - 1);
+	void **block = (void **)at;
+	block[-1] = raw;
+	memset(block, 0, size);
+	return block;
+}
+
+void relay__free_aligned(void *p)
+{
+	if (p)
+		relay__free(((void **)p)[-1]);
+}

@@ -1,8 +1,17 @@
 /*
- * heap.c - a binary min-heap of timer deadlines (owner thread only).
- * Ordered by (deadline, insertion sequence) so equal deadlines fire in the
- * order they were armed; each entry knows its index, so removal is
- * O(log n) (as libuv's timer heap and GLib's, without the intrusive tree).
+ * heap.c - the timer deadlines of one loop: an intrusive pairing heap
+ * (Fredman, Sedgewick, Sleator, Tarjan, "The pairing heap: a new form of
+ * self-adjusting heap", Algorithmica 1986), owner thread only.
+ *
+ * Intrusive, so arming a timer never allocates and never fails: a timer
+ * re-armed before its timeout is emitted, one carried to a new thread by
+ * move_to_thread, a single shot armed in its receiver's thread. Ordered by
+ * (deadline, insertion sequence), so equal deadlines fire in the order
+ * they were armed. Insert is O(1), removal of the minimum or of any node
+ * O(log n) amortised. Each node links to its first child (h_child), its
+ * next sibling (h_next) and back (h_prev: the previous sibling, or the
+ * parent for a first child); a node not in a heap has all three NULL and
+ * is not the root.
  */
 #include "internal.h"
 
@@ -13,86 +22,85 @@ static bool before(const struct relay__timerdata *a, const struct relay__timerda
 	return a->seq < b->seq;
 }
 
-static void place(struct relay__timerheap *h, size_t i, struct relay__timerdata *t)
+/* Links two roots: the later one becomes the first child of the other. */
+static struct relay__timerdata *meld(struct relay__timerdata *a, struct relay__timerdata *b)
 {
-	h->items[i] = t;
-	t->heap_index = i;
+	if (!a)
+		return b;
+	if (!b)
+		return a;
+	if (before(b, a)) {
+		struct relay__timerdata *t = a;
+		a = b;
+		b = t;
+	}
+	b->h_prev = a;
+	b->h_next = a->h_child;
+	if (a->h_child)
+		a->h_child->h_prev = b;
+	a->h_child = b;
+	a->h_next = a->h_prev = NULL;
+	return a;
 }
 
-static void sift_up(struct relay__timerheap *h, size_t i)
+/* The two-pass pairing of a list of siblings into one root, iteratively:
+ * left to right, meld pairs (pushed on a stack linked through h_prev);
+ * then right to left, meld each into the result. */
+static struct relay__timerdata *merge_pairs(struct relay__timerdata *first)
 {
-	struct relay__timerdata *t = h->items[i];
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-		if (!before(t, h->items[parent]))
-			break;
-		place(h, i, h->items[parent]);
-		i = parent;
+	struct relay__timerdata *stack = NULL;
+	while (first) {
+		struct relay__timerdata *a = first, *b = a->h_next;
+		first = b ? b->h_next : NULL;
+		a->h_next = a->h_prev = NULL;
+		if (b)
+			b->h_next = b->h_prev = NULL;
+		struct relay__timerdata *m = meld(a, b);
+		m->h_prev = stack;
+		stack = m;
 	}
-	place(h, i, t);
+	struct relay__timerdata *root = NULL;
+	while (stack) {
+		struct relay__timerdata *next = stack->h_prev;
+		stack->h_prev = NULL;
+		root = meld(stack, root);
+		stack = next;
+	}
+	return root;
 }
 
-static void sift_down(struct relay__timerheap *h, size_t i)
+void relay__heap_push(struct relay__timerheap *h, struct relay__timerdata *t)
 {
-	struct relay__timerdata *t = h->items[i];
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		const struct relay__timerdata *best = t;
-		if (l < h->count && before(h->items[l], best)) {
-			m = l;
-			best = h->items[l];
-		}
-		if (r < h->count && before(h->items[r], best))
-			m = r;
-		if (m == i)
-			break;
-		place(h, i, h->items[m]);
-		i = m;
-	}
-	place(h, i, t);
-}
-
-int relay__heap_push(struct relay__timerheap *h, struct relay__timerdata *t)
-{
-	if (h->count == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 8;
-		struct relay__timerdata **items = relay__alloc(cap * sizeof *items);
-		if (!items)
-			return -ENOMEM;
-		for (size_t i = 0; i < h->count; i++)
-			items[i] = h->items[i];
-		relay__free(h->items);
-		h->items = items;
-		h->cap = cap;
-	}
 	t->seq = h->seq++;
-	place(h, h->count++, t);
-	sift_up(h, t->heap_index);
-	return 0;
+	t->h_child = t->h_next = t->h_prev = NULL;
+	h->root = meld(h->root, t);
+}
+
+static bool in_heap(const struct relay__timerheap *h, const struct relay__timerdata *t)
+{
+	return h->root == t || t->h_prev != NULL;
 }
 
 void relay__heap_remove(struct relay__timerheap *h, struct relay__timerdata *t)
 {
-	size_t i = t->heap_index;
-	if (i >= h->count || h->items[i] != t)
+	if (!in_heap(h, t))
 		return;
-	struct relay__timerdata *last = h->items[--h->count];
-	if (last != t) {
-		place(h, i, last);
-		sift_down(h, i);
-		sift_up(h, last->heap_index);
+	if (h->root == t) {
+		h->root = merge_pairs(t->h_child);
+	} else {
+		/* Cut t (with its subtree) out of its sibling list. */
+		if (t->h_prev->h_child == t)
+			t->h_prev->h_child = t->h_next;
+		else
+			t->h_prev->h_next = t->h_next;
+		if (t->h_next)
+			t->h_next->h_prev = t->h_prev;
+		h->root = meld(h->root, merge_pairs(t->h_child));
 	}
-	t->heap_index = (size_t)-1;
+	t->h_child = t->h_next = t->h_prev = NULL;
 }
 
 struct relay__timerdata *relay__heap_top(const struct relay__timerheap *h)
 {
-	return h->count ? h->items[0] : NULL;
-}
-
-void relay__heap_free(struct relay__timerheap *h)
-{
-	relay__free(h->items);
-	h->items = NULL;
-	h->count = h->cap = 0;
+	return h->root;
 }

@@ -1,13 +1,13 @@
 /*
- * object.c - relay_object: thread affinity, parent/children, destroy,
- * delete_later, move_to_thread, names and weak references, with Qt's
- * ownership rules enforced (DESIGN.md O1-O3, T4).
+ * object.c - relay_object: creation, parent/children, destroy,
+ * delete_later, names and weak references, with Qt's ownership rules
+ * enforced (DESIGN.md O1-O3, T4). move_to_thread is in move.c, anchors in
+ * anchor.c.
  *
  * Object locks: a fixed table of mutexes striped by address, as Qt's
- * signalSlotLock, so an object costs no mutex of its own and a zero-filled
- * struct is ready to use. They guard an object's ext part (connections,
- * weak block, name) and make "is it alive, where does it live" stable
- * while an event is posted to it (loop.c).
+ * signalSlotLock, so an object costs no mutex of its own. They guard an
+ * object's ext part (name, connection lists). "Is it alive, where does it
+ * live" is the anchor's, and needs no lock.
  */
 #include "internal.h"
 
@@ -54,10 +54,12 @@ void relay__unlock2(pthread_mutex_t *a, pthread_mutex_t *b)
 		pthread_mutex_unlock(b);
 }
 
-struct relay__objext *relay__ext_locked(relay_object *obj)
+struct relay__objext *relay__ext_locked(relay_object *obj, struct relay__objext **spare)
 {
-	if (!obj->relay__ext)
-		obj->relay__ext = relay__calloc(sizeof *obj->relay__ext);
+	if (!obj->relay__ext && spare && *spare) {
+		obj->relay__ext = *spare;
+		*spare = NULL;
+	}
 	return obj->relay__ext;
 }
 
@@ -92,6 +94,18 @@ const char *relay__describe(const relay_object *obj, char *buf, size_t size)
 	struct relay__tdata *t = relay__obj_thread(obj);
 	snprintf(buf, size, "object '%s' (thread '%s')", name, t ? t->name : "none");
 	return buf;
+}
+
+int relay__obj_check(const relay_object *obj, const char *what)
+{
+	if (!obj || !obj->relay__class)
+		return -EINVAL;
+	if (!(flags_of(obj) & RELAY__OBJ_DESTROYING))
+		return 0;
+	char who[160];
+	return relay__diag(RELAY_EDESTROYED, "%s: %s is being or has been destroyed; "
+			   "keep a relay_weak to it and check it before use",
+			   what, relay__describe(obj, who, sizeof who));
 }
 
 static int wrong_thread(const relay_object *obj, const char *what, const char *instead)
@@ -146,18 +160,26 @@ int relay_object_init(relay_object *obj, const relay_class *cls, relay_object *p
 		return relay__diag(RELAY_EMAINONLY, "relay_object_init: a '%s' must be created in "
 				   "the main thread, not in '%s'; create it there and send it data "
 				   "through signals", cls->name ? cls->name : "object", self->name);
-	if (parent && !is_own_thread(parent)) {
-		char who[160];
-		return relay__diag(RELAY_EPARENTTHREAD, "relay_object_init: parent %s lives in "
-				   "another thread than '%s'; create the child in the parent's thread",
-				   relay__describe(parent, who, sizeof who), self->name);
+	if (parent) {
+		int rc = relay__obj_check(parent, "relay_object_init");
+		if (rc < 0)
+			return rc;
+		if (!is_own_thread(parent)) {
+			char who[160];
+			return relay__diag(RELAY_EPARENTTHREAD, "relay_object_init: parent %s lives "
+					   "in another thread than '%s'; create the child in the "
+					   "parent's thread",
+					   relay__describe(parent, who, sizeof who), self->name);
+		}
 	}
+	struct relay__anchor *a = relay__anchor_new(obj, self);
+	if (!a)
+		return -ENOMEM;
 	obj->relay__class = cls;
-	relay__tdata_ref(self);
-	atomic_store(&obj->relay__thread, self);
 	atomic_store(&obj->relay__flags, 0);
 	obj->relay__first_child = obj->relay__next_sibling = obj->relay__parent = NULL;
 	obj->relay__ext = NULL;
+	atomic_store(&obj->relay__anchor, a);
 	if (parent)
 		link_child(parent, obj);
 	return 0;
@@ -181,49 +203,22 @@ int relay_object_new(size_t size, const relay_class *cls, relay_object *parent, 
 	return 0;
 }
 
-/* ---- weak references ---- */
-
-struct relay__weakblock *relay__weak_acquire(relay_object *obj)
-{
-	pthread_mutex_t *l = relay__objlock(obj);
-	pthread_mutex_lock(l);
-	struct relay__weakblock *b = NULL;
-	struct relay__objext *x = NULL;
-	/* Once destroy has released the ext part, a new one would never be
-	 * cleared: a dying object hands out no new references. */
-	if (obj->relay__ext || !(flags_of(obj) & RELAY__OBJ_DESTROYING))
-		x = relay__ext_locked(obj);
-	if (x) {
-		if (!x->weak) {
-			x->weak = relay__calloc(sizeof *x->weak);
-			if (x->weak) {
-				atomic_init(&x->weak->obj, obj);
-				atomic_init(&x->weak->refs, 1);   /* the object's */
-			}
-		}
-		b = x->weak;
-		if (b)
-			atomic_fetch_add(&b->refs, 1);
-	}
-	pthread_mutex_unlock(l);
-	return b;
-}
-
-void relay__weak_release(struct relay__weakblock *b)
-{
-	if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
-		relay__free(b);
-}
+/* ---- weak references: a counted reference on the anchor ---- */
 
 int relay_weak_set(relay_weak *w, relay_object *obj)
 {
 	if (!w)
 		return -EINVAL;
-	struct relay__weakblock *b = NULL;
-	if (obj && !(b = relay__weak_acquire(obj)))
-		return (flags_of(obj) & RELAY__OBJ_DESTROYING) ? RELAY_EDESTROYED : -ENOMEM;
-	relay__weak_release(w->relay__b);
-	w->relay__b = b;
+	struct relay__anchor *a = NULL;
+	if (obj) {
+		int rc = relay__obj_check(obj, "relay_weak_set");
+		if (rc < 0)
+			return rc;
+		a = relay__obj_anchor(obj);
+		relay__anchor_ref(a);
+	}
+	relay__anchor_unref(w->relay__b);
+	w->relay__b = a;
 	return 0;
 }
 
@@ -231,14 +226,14 @@ relay_object *relay_weak_get(const relay_weak *w)
 {
 	if (!w || !w->relay__b)
 		return NULL;
-	return atomic_load_explicit(&w->relay__b->obj, memory_order_acquire);
+	return relay__anchor_obj(w->relay__b);
 }
 
 void relay_weak_clear(relay_weak *w)
 {
 	if (!w)
 		return;
-	relay__weak_release(w->relay__b);
+	relay__anchor_unref(w->relay__b);
 	w->relay__b = NULL;
 }
 
@@ -252,19 +247,29 @@ bool relay__is_in_tree(const relay_object *obj, const relay_object *root)
 	return false;
 }
 
-/* Clears weak references and frees the ext part. */
 static void release_ext(relay_object *obj)
 {
 	pthread_mutex_t *l = relay__objlock(obj);
 	pthread_mutex_lock(l);
 	struct relay__objext *x = obj->relay__ext;
 	obj->relay__ext = NULL;
-	if (x && x->weak)
-		atomic_store_explicit(&x->weak->obj, NULL, memory_order_release);
 	pthread_mutex_unlock(l);
-	if (x) {
-		relay__weak_release(x->weak);
-		relay__free(x);
+	relay__free(x);
+}
+
+static void destroy_children(relay_object *obj)
+{
+	while (obj->relay__first_child) {
+		relay_object *c = obj->relay__first_child;
+		/* A running thread's handle is never destroyed (its finalizer
+		 * would join a thread nobody asked to quit): it is orphaned. */
+		if ((flags_of(c) & RELAY__OBJ_IS_THREAD) && relay__thread_check_destroy(c) < 0) {
+			unlink_child(c);
+			continue;
+		}
+		relay__object_destroy_unchecked(c);
+		if (obj->relay__first_child == c)   /* re-entrant: unlink anyway */
+			unlink_child(c);
 	}
 }
 
@@ -273,41 +278,31 @@ int relay__object_destroy_unchecked(relay_object *obj)
 	unsigned old = atomic_fetch_or(&obj->relay__flags, RELAY__OBJ_DESTROYING);
 	if (old & RELAY__OBJ_DESTROYING)
 		return 0;   /* re-entrant destroy from a destroyed slot */
-
+	struct relay__anchor *a = relay__obj_anchor(obj);
+	/* From here on nothing is delivered to it and weak references read
+	 * NULL (as Qt's QPointer, already in destroyed slots). */
+	atomic_store_explicit(&a->obj, NULL, memory_order_release);
+	relay__signal_abort_emissions(obj);
 	relay_emit(obj, destroyed);
-	while (obj->relay__first_child) {
-		relay_object *c = obj->relay__first_child;
-		/* A running thread's handle is never destroyed (its finalizer
-		 * would join a thread nobody asked to quit): it is orphaned. */
-		if ((atomic_load(&c->relay__flags) & RELAY__OBJ_IS_THREAD) &&
-		    relay__thread_check_destroy(c) < 0) {
-			unlink_child(c);
-			continue;
-		}
-		relay__object_destroy_unchecked(c);
-		if (obj->relay__first_child == c)   /* re-entrant: unlink anyway */
-			unlink_child(c);
-	}
+	destroy_children(obj);
 	relay__object_cut_connections(obj);
 	unlink_child(obj);
 	release_ext(obj);
-	/* As Qt's removePostedEvents: what was queued for it goes now, not
-	 * when its thread ends. */
-	struct relay__tdata *home = relay__obj_thread(obj);
-	if (home && (relay__tdata_is_current(home) || !relay__tdata_loops(home)))
-		relay__purge_events(home, obj);
+	relay__shots_cancel(a);
+	/* What was queued for it is dropped when met (its anchor is dead); a
+	 * loop nobody runs is purged now, so it does not keep the copies. */
+	struct relay__tdata *home = relay__anchor_home(a);
+	if (home && relay__tls.serving == home)
+		relay__purge_events(home, a);
 
 	const relay_class *cls = obj->relay__class;
-	struct relay__tdata *t = atomic_exchange(&obj->relay__thread, NULL);
 	bool owned = old & RELAY__OBJ_OWNED_MEMORY;
-	bool adopted_handle = (old & RELAY__OBJ_IS_THREAD) && t && t->adopted &&
-			      t->handle == (relay_thread *)obj;
 	if (cls && cls->finalize)
 		cls->finalize(obj);
+	atomic_store(&obj->relay__anchor, NULL);
 	if (owned)
 		relay__free(obj);
-	if (t && !adopted_handle)
-		relay__tdata_unref(t);
+	relay__anchor_unref(a);
 	return 0;
 }
 
@@ -334,7 +329,7 @@ int relay_object_destroy(relay_object *obj)
 		return -EINVAL;
 	if (flags_of(obj) & RELAY__OBJ_DESTROYING)
 		return 0;
-	if (relay__obj_thread(obj) && !is_own_thread(obj))
+	if (relay__obj_owner_thread(obj) && !is_own_thread(obj))
 		return wrong_thread(obj, "relay_object_destroy",
 				    "use relay_object_delete_later() from other threads");
 	int rc = check_no_running_thread(obj);
@@ -343,54 +338,95 @@ int relay_object_destroy(relay_object *obj)
 	return relay__object_destroy_unchecked(obj);
 }
 
+/* ---- deferred deletion ---- */
+
+/* The loop level a deletion asked for now waits for (0: the next pass):
+ * from inside the object's own thread's slots, until control is back at
+ * a level below this one (loop.c). */
+static int delete_level(struct relay__tdata *home, struct relay__tdata *self)
+{
+	if (home != self)
+		return 0;
+	bool inside = atomic_load(&self->loop_depth) > 0 || self->scope > 0;
+	return inside ? relay__loop_level(self) : 0;
+}
+
+/* The anchor's home, referenced (read in a section: a mover drops the old
+ * home's reference only after a grace period). */
+static struct relay__tdata *home_ref(struct relay__tdata *self, struct relay__anchor *a)
+{
+	relay__section_enter(&self->grace);
+	struct relay__tdata *h = relay__anchor_home(a);
+	if (h)
+		relay__tdata_ref(h);
+	relay__section_leave(&self->grace);
+	return h;
+}
+
+/* Leaves the deletion (a referenced anchor) in home's mailbox: its thread
+ * runs it, or - stopped - the calling thread serves the loop now. */
+static void mail_delete(struct relay__tdata *home, struct relay__anchor *a)
+{
+	relay__queue_mail(&home->q, a);
+	if (relay__tstate_stopped(relay__tstate(home)))
+		relay__loop_serve(home);
+	else
+		relay__loop_wake(home);
+}
+
 int relay_object_delete_later(relay_object *obj)
 {
 	if (!obj || !obj->relay__class)
 		return -EINVAL;
+	struct relay__tdata *self = relay__tdata_current();
+	if (!self)
+		return -ENOMEM;
 	unsigned old = atomic_fetch_or(&obj->relay__flags, RELAY__OBJ_DELETE_PENDING);
 	if (old & (RELAY__OBJ_DELETE_PENDING | RELAY__OBJ_DESTROYING))
 		return 0;   /* T4: repeated calls collapse into one */
-	struct relay__event *ev = relay__event_new(RELAY__EV_DELETE, 0);
-	if (ev)
-		ev->weak = relay__weak_acquire(obj);
-	if (!ev || !ev->weak) {
-		if (ev)
-			relay__free(ev);
-		atomic_fetch_and(&obj->relay__flags, ~(unsigned)RELAY__OBJ_DELETE_PENDING);
-		return -ENOMEM;
-	}
-	ev->target = obj;
-	int rc = relay__post_to_object(obj, ev, RELAY__POST_LIVE);
-	if (rc == 0)
+	struct relay__anchor *a = relay__obj_anchor(obj);
+	struct relay__tdata *home = home_ref(self, a);
+	if (!home) {   /* no thread: nobody else will ever destroy it */
+		if (check_no_running_thread(obj) < 0)
+			atomic_fetch_and(&obj->relay__flags, ~(unsigned)RELAY__OBJ_DELETE_PENDING);
+		else
+			relay__object_destroy_unchecked(obj);
 		return 0;
-	relay__event_free(ev, 0);
-	if (rc == RELAY_ENOTDELIVERED)
-		return 0;   /* destroyed meanwhile */
-	if (rc != RELAY_ENOTRUNNING) {
-		atomic_fetch_and(&obj->relay__flags, ~(unsigned)RELAY__OBJ_DELETE_PENDING);
-		return rc;
 	}
-	/* T4: its thread has finished (or it has none): nobody else will ever
-	 * destroy it, so do it here rather than leak it as Qt does. Callers in
-	 * several threads may do this for objects of the same thread at once:
-	 * the record's foreign lock serialises what destroy does to that
-	 * thread's queue and to the parent/child links. */
-	return relay__destroy_foreign(obj);
+	atomic_store(&a->del_level, delete_level(home, self));
+	relay__anchor_ref(a);   /* the mailbox's */
+	mail_delete(home, a);
+	relay__tdata_unref(home);
+	return 0;
 }
 
-int relay__destroy_foreign(relay_object *obj)
+void relay__delete_now(struct relay__tdata *self, struct relay__anchor *a)
 {
-	struct relay__tdata *home = relay__obj_thread(obj);
-	if (home) {
-		relay__tdata_ref(home);
-		pthread_mutex_lock(&home->foreign_lock);
+	relay_object *obj = relay__anchor_obj(a);
+	struct relay__tdata *home = obj ? relay__anchor_home(a) : NULL;
+	if (obj && home && home != self) {
+		/* It moved after the deletion was mailed: it follows (memory-safe:
+		 * only the anchor is used). */
+		struct relay__tdata *self_rec = relay__tdata_current();
+		struct relay__tdata *h = self_rec ? home_ref(self_rec, a) : NULL;
+		if (h) {
+			mail_delete(h, a);
+			relay__tdata_unref(h);
+			return;
+		}
 	}
-	int rc = relay__object_destroy_unchecked(obj);
-	if (home) {
-		pthread_mutex_unlock(&home->foreign_lock);
-		relay__tdata_unref(home);
+	atomic_fetch_add_explicit(&self->delivered, 1, memory_order_relaxed);
+	if (obj && (home == self || !home)) {   /* no thread: nobody else will */
+		self->scope++;
+		/* Refused (the handle of a thread that still runs, with its
+		 * diagnostic): a later delete_later may try again. */
+		if (check_no_running_thread(obj) < 0)
+			atomic_fetch_and(&obj->relay__flags, ~(unsigned)RELAY__OBJ_DELETE_PENDING);
+		else
+			relay__object_destroy_unchecked(obj);
+		self->scope--;
 	}
-	return rc;
+	relay__anchor_unref(a);
 }
 
 void relay_slot_delete_later(relay_object *obj)
@@ -405,7 +441,7 @@ relay_thread *relay_object_thread(const relay_object *obj)
 	if (!obj)
 		return NULL;
 	struct relay__tdata *t = relay__obj_thread(obj);
-	return t ? t->handle : NULL;
+	return t ? atomic_load(&t->handle) : NULL;
 }
 
 relay_object *relay_object_parent(const relay_object *obj)
@@ -413,104 +449,17 @@ relay_object *relay_object_parent(const relay_object *obj)
 	return obj ? obj->relay__parent : NULL;
 }
 
-/* Sets the affinity of obj's whole tree. */
-static void set_tree_thread(relay_object *obj, struct relay__tdata *to)
-{
-	struct relay__tdata *old = atomic_exchange(&obj->relay__thread, to);
-	if (to)
-		relay__tdata_ref(to);
-	if (old)
-		relay__tdata_unref(old);   /* never the last: the mover holds one */
-	for (relay_object *c = obj->relay__first_child; c; c = c->relay__next_sibling)
-		set_tree_thread(c, to);
-}
-
-void relay__tree_set_flag(relay_object *obj, unsigned flag, bool on)
-{
-	if (on)
-		atomic_fetch_or(&obj->relay__flags, flag);
-	else   /* release: the new thread then sees the moved events */
-		atomic_fetch_and_explicit(&obj->relay__flags, ~flag, memory_order_release);
-	for (relay_object *c = obj->relay__first_child; c; c = c->relay__next_sibling)
-		relay__tree_set_flag(c, flag, on);
-}
-
-static void retarget_tree(relay_object *obj, struct relay__tdata *to)
-{
-	pthread_mutex_t *l = relay__objlock(obj);
-	pthread_mutex_lock(l);
-	relay__conns_retarget_locked(obj, to);
-	pthread_mutex_unlock(l);
-	for (relay_object *c = obj->relay__first_child; c; c = c->relay__next_sibling)
-		retarget_tree(c, to);
-}
-
-static int check_move(relay_object *obj, struct relay__tdata *to)
-{
-	char who[160];
-	struct relay__tdata *from = relay__obj_thread(obj);
-	if (from && !is_own_thread(obj))
-		return wrong_thread(obj, "relay_object_move_to_thread",
-				    "move it from its own thread (\"push\", not \"pull\")");
-	if (obj->relay__parent)
-		return relay__diag(RELAY_EHASPARENT, "relay_object_move_to_thread: %s has a "
-				   "parent; move the parent, or unparent it first",
-				   relay__describe(obj, who, sizeof who));
-	if (obj->relay__class->flags & RELAY_CLASS_MAIN_THREAD_ONLY && (!to || !to->is_main))
-		return relay__diag(RELAY_EMAINONLY, "relay_object_move_to_thread: %s must stay in "
-				   "the main thread; move a worker object instead",
-				   relay__describe(obj, who, sizeof who));
-	if ((flags_of(obj) & RELAY__OBJ_IS_THREAD) && to &&
-	    ((relay_thread *)obj)->relay__data == to)
-		return relay__diag(-EINVAL, "relay_object_move_to_thread: %s cannot live in the "
-				   "thread it manages (it would have to wait for itself)",
-				   relay__describe(obj, who, sizeof who));
-	return 0;
-}
-
-int relay_object_move_to_thread(relay_object *obj, relay_thread *thread)
-{
-	if (!obj || !obj->relay__class)
-		return -EINVAL;
-	struct relay__tdata *to = thread ? thread->relay__data : NULL;
-	if (thread && !to)
-		return -EINVAL;
-	int rc = check_move(obj, to);
-	if (rc < 0)
-		return rc;
-	struct relay__tdata *from = relay__obj_thread(obj);
-	if (from == to)
-		return 0;
-	if (from)
-		relay__tdata_ref(from);   /* keep it while we hold its lock */
-	if (from && to) {
-		/* The new thread holds back records for the tree until its
-		 * pending events are moved (loop.c, settle). */
-		relay__tree_set_flag(obj, RELAY__OBJ_IN_TRANSIT, true);
-		set_tree_thread(obj, to);
-		retarget_tree(obj, to);
-		relay__timers_move(obj, to);
-		/* Posts that read the old thread have landed: take them along.
-		 * This ends the transit (under the new thread's queue lock). */
-		relay__queue_grace_period(&from->prod);
-		relay__move_events(from, to, obj);
-	} else {
-		set_tree_thread(obj, to);
-		retarget_tree(obj, to);
-		relay__timers_move(obj, to);
-	}
-	if (from)
-		relay__tdata_unref(from);
-	return 0;
-}
-
 int relay_object_set_parent(relay_object *obj, relay_object *parent)
 {
-	if (!obj || !obj->relay__class)
-		return -EINVAL;
+	int rc = relay__obj_check(obj, "relay_object_set_parent");
+	if (rc < 0)
+		return rc;
 	if (!is_own_thread(obj))
 		return wrong_thread(obj, "relay_object_set_parent", "call it in the object's thread");
 	if (parent) {
+		rc = relay__obj_check(parent, "relay_object_set_parent");
+		if (rc < 0)
+			return rc;
 		if (relay__obj_thread(parent) != relay__obj_thread(obj)) {
 			char who[160];
 			return relay__diag(RELAY_EPARENTTHREAD, "relay_object_set_parent: %s and its "
@@ -528,14 +477,20 @@ int relay_object_set_parent(relay_object *obj, relay_object *parent)
 
 int relay_object_set_name(relay_object *obj, const char *name)
 {
-	if (!obj || !name)
+	if (!name)
 		return -EINVAL;
+	int rc = relay__obj_check(obj, "relay_object_set_name");
+	if (rc < 0)
+		return rc;
+	/* The ext part is allocated before the lock is taken. */
+	struct relay__objext *spare = relay__calloc(sizeof *spare);
 	pthread_mutex_t *l = relay__objlock(obj);
 	pthread_mutex_lock(l);
-	struct relay__objext *x = relay__ext_locked(obj);
+	struct relay__objext *x = relay__ext_locked(obj, &spare);
 	if (x)
 		snprintf(x->name, sizeof x->name, "%s", name);
 	pthread_mutex_unlock(l);
+	relay__free(spare);
 	return x ? 0 : -ENOMEM;
 }
 

@@ -16,7 +16,7 @@ int relay__poll_init(struct relay__tdata *t)
 	if (t->epfd < 0)
 		return -errno;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
-	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->q.wakefd, &ev) < 0) {
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, atomic_load(&t->q.wakefd), &ev) < 0) {
 		int err = -errno;
 		close(t->epfd);
 		t->epfd = -1;

@@ -1,49 +1,51 @@
 /*
  * queue.c - the event transport: one single-producer ring per (posting
- * thread, receiving thread) pair, records stored inline, plus a locked
- * list for the few posts that need the receiver's lock.
+ * thread, receiving thread) pair, records stored inline; the moved list;
+ * the delete mailbox; the owner token; the wake-up handshake.
  *
  * Algorithm: per-producer SPSC queues, as Seastar's per-core queues
  * (smp_message_queue): no write shared between producers, FIFO per
  * producer for free. Each ring is an unbounded SPSC queue of chunks (as
  * D. Vyukov's "unbounded SPSC queue", 1024cores.net): the producer writes
- * records into its current chunk and publishes a record count with a
- * release store; the consumer reads up to the count it loaded with an
- * acquire. Deviations from the textbook ring:
- *   - records are variable-size (32-byte header + inline payload, 16-byte
- *     aligned);
- *     when one does not fit, the producer writes a NEXT marker, links a new
- *     chunk and continues there. Chunks start at 1 KiB (a thread that posts
- *     once costs 1 KiB) and double up to 64 KiB; the consumer hands a
- *     drained chunk back as a spare, so a steady flow allocates nothing;
- *   - the consumer may mark committed records DEAD in place (purge on
- *     destroy, events taken away by move_to_thread): the producer never
- *     touches a record again once committed;
+ * records into its current chunk and publishes a record count; the
+ * consumer reads up to the count it loaded with an acquire. Deviations
+ * from the textbook ring:
+ *   - records are variable-size (24-byte header + inline payload, 16-byte
+ *     aligned); when one does not fit, the producer writes a NEXT marker,
+ *     links a new chunk and continues there. Chunks start at 1 KiB (a
+ *     thread that posts once costs 1 KiB) and double up to 64 KiB; the
+ *     consumer hands a drained chunk back as a spare, so a steady flow
+ *     allocates nothing;
+ *   - reserving never allocates: when a ring or a chunk is missing the
+ *     poster leaves its section and makes room outside it (allocation is
+ *     user code, and sections run none);
+ *   - the consumer may mark committed records DEAD in place (purge, events
+ *     taken away by move_to_thread): the producer never touches a record
+ *     again once committed;
  *   - a consumer pass delivers the records committed when it started
  *     (relay__queue_snapshot), so events posted during delivery wait for
  *     the next pass (DESIGN.md D4).
  *
- * Wake-up handshake (a Dekker pair; models/wakeup.pml):
- *   consumer: sleeping = 1; fence; if anything committed or quit: sleeping = 0
- *             else epoll_wait; then sleeping = 0
- *   producer: commit (release); fence; if sleeping && xchg(sleeping, 0):
- *             write(eventfd)
- * Either the consumer's check sees the commit, or the producer's load sees
- * the flag; the exchange lets one producer of a burst make the syscall.
+ * Wake-up handshake (a Dekker pair on seq_cst operations; models/wakeup.pml):
+ *   consumer: xchg(sleeping, 1); if anything committed, moved, mailed or
+ *             a quit is pending: sleeping = 0, else epoll_wait
+ *   producer: xchg(produced) / the seq_cst RMW publishing its request;
+ *             if sleeping: xchg(sleeping, 0) and, if it was set, write the
+ *             eventfd
+ * Either the consumer sees the request or the producer sees the flag; the
+ * exchange lets one producer of a burst make the syscall. No fences: every
+ * operation of the pair is a seq_cst access of the variable it orders, so
+ * ThreadSanitizer checks the protocol as it runs.
  *
- * Lock: q->lock guards the slow list and changes to the consumer's ring
- * list (registration is a lock-free push; splicing and reaping take the
- * lock so that statistics can walk the list from other threads).
+ * queue.h has the synchronisation table and the one-owner rule.
  */
 #include "queue.h"
 #include "internal.h"
 
 #include <errno.h>
-#include <linux/membarrier.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define CHUNK_MIN 1024u
@@ -57,6 +59,8 @@ struct relay__chunk {
 	_Alignas(16) unsigned char data[];
 };
 
+/* Allocated with relay__calloc_aligned: the members on their own cache
+ * lines are over-aligned for a malloc-like allocator. */
 struct relay__ring {
 	/* producer's */
 	struct relay__chunk *wr;
@@ -72,7 +76,6 @@ struct relay__ring {
 	uint64_t consumed;
 	uint64_t limit;                       /* this pass's snapshot */
 	struct relay__ring *cnext;            /* consumer's list (q->lock to change) */
-	struct relay__ring *reg_next;         /* registration stack */
 	/* shared, rarely written */
 	_Alignas(64) struct relay__chunk *_Atomic spare;
 	atomic_int refs;                      /* producer + consumer */
@@ -80,11 +83,6 @@ struct relay__ring {
 };
 
 _Static_assert(sizeof(struct relay__rec) == 24, "the record header layout");
-
-static size_t rec_size(size_t argsize)
-{
-	return (relay__rec_payload_offset(argsize) + argsize + 15u) & ~(size_t)15u;
-}
 
 /* ---- chunks ---- */
 
@@ -98,27 +96,64 @@ static struct relay__chunk *chunk_new(size_t cap)
 	return c;
 }
 
-/* Producer: a chunk with room for `need` bytes plus a NEXT marker. */
-static struct relay__chunk *chunk_get(struct relay__ring *r, size_t need)
+static bool fits(const struct relay__chunk *c, size_t off, size_t size)
 {
-	/* The consumer keeps up: it handed back the last chunk, reuse it. */
-	struct relay__chunk *c = atomic_exchange_explicit(&r->spare, NULL, memory_order_acquire);
-	if (c && c->cap >= need + NEXT_SIZE) {
-		atomic_store_explicit(&c->next, NULL, memory_order_relaxed);
-		return c;
+	return off + size + NEXT_SIZE <= c->cap;
+}
+
+/* Producer: ends the current chunk with a NEXT marker and continues in c. */
+static void chunk_switch(struct relay__ring *r, struct relay__chunk *c)
+{
+	atomic_store_explicit(&c->next, NULL, memory_order_relaxed);
+	struct relay__rec *m = (struct relay__rec *)(r->wr->data + r->wr_off);
+	m->size = NEXT_SIZE;
+	m->kind = RELAY__REC_NEXT;
+	/* The consumer reads the marker and the link only after a later
+	 * record's commit is visible to it. */
+	atomic_store_explicit(&r->wr->next, c, memory_order_relaxed);
+	r->wr = c;
+	r->wr_off = 0;
+}
+
+/* Producer, no allocation: the spare chunk the consumer handed back, if it
+ * is big enough (a steady flow lives on two chunks). */
+static bool switch_to_spare(struct relay__ring *r, size_t size)
+{
+	struct relay__chunk *c = atomic_load_explicit(&r->spare, memory_order_relaxed);
+	if (!c || !fits(c, 0, size))
+		return false;
+	/* acquire: the consumer is done reading it */
+	c = atomic_exchange_explicit(&r->spare, NULL, memory_order_acquire);
+	if (!c)
+		return false;
+	if (!fits(c, 0, size)) {   /* swapped meanwhile for a smaller one */
+		struct relay__chunk *old = atomic_exchange_explicit(&r->spare, c, memory_order_acq_rel);
+		relay__free(old);
+		return false;
 	}
-	relay__free(c);
-	/* A backlog: grow, so a flood takes fewer, larger chunks, and let the
-	 * consumer run (on a loaded machine a flooding producer would
-	 * otherwise take its CPU time). */
+	chunk_switch(r, c);
+	return true;
+}
+
+/* Producer, outside any section: a new chunk for a backlog. Grows, so a
+ * flood takes fewer, larger chunks, and lets the consumer run (on a loaded
+ * machine a flooding producer would otherwise take its CPU time). */
+static int grow(struct relay__ring *r, size_t size)
+{
+	if (switch_to_spare(r, size))
+		return 0;
 	if (r->next_cap >= CHUNK_MAX)
 		sched_yield();
 	size_t cap = r->next_cap;
-	while (cap < need + NEXT_SIZE)
+	while (cap < size + NEXT_SIZE)
 		cap *= 2;
 	if (r->next_cap < CHUNK_MAX)
 		r->next_cap *= 2;
-	return chunk_new(cap);
+	struct relay__chunk *c = chunk_new(cap);
+	if (!c)
+		return -ENOMEM;
+	chunk_switch(r, c);
+	return 0;
 }
 
 /* Consumer: a drained chunk becomes the spare (or is freed). Of two, the
@@ -133,81 +168,7 @@ static void chunk_retire(struct relay__ring *r, struct relay__chunk *c)
 	relay__free(old);
 }
 
-/* ---- grace periods for move_to_thread ----
- *
- * A post reads its target's thread, then commits a record to that thread's
- * ring. move_to_thread retargets, then takes the moved object's records out
- * of the old thread's rings: a post that read the old thread just before
- * the retarget must have committed by then, or its record would be left
- * behind (and forwarded later, out of order). So each post is bracketed by
- * an odd/even sequence number, and the mover waits for every producer that
- * is inside a post to leave it (as an RCU grace period).
- *
- * The bracket's store must be visible before the post reads the target's
- * thread (StoreLoad). Instead of a fence in every post, the mover issues
- * membarrier(PRIVATE_EXPEDITED), which runs a full barrier on every CPU
- * running one of our threads (the asymmetric fence of liburcu and folly).
- * Where membarrier is not available, posts fall back to a fence.
- */
-
-static pthread_mutex_t producers_lock = PTHREAD_MUTEX_INITIALIZER;
-static relay__producer *producers;          /* guarded by producers_lock */
-static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
-bool relay__have_membarrier;                 /* set once, before any ring exists */
-
-static void membarrier_init(void)
-{
-	relay__have_membarrier =
-		syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
-}
-
-static void producer_register(relay__producer *p)
-{
-	pthread_once(&membarrier_once, membarrier_init);
-	pthread_mutex_lock(&producers_lock);
-	p->all_next = producers;
-	producers = p;
-	p->registered = true;
-	pthread_mutex_unlock(&producers_lock);
-}
-
-static void producer_unregister(relay__producer *p)
-{
-	if (!p->registered)
-		return;
-	pthread_mutex_lock(&producers_lock);
-	for (relay__producer **pp = &producers; *pp; pp = &(*pp)->all_next) {
-		if (*pp == p) {
-			*pp = p->all_next;
-			break;
-		}
-	}
-	p->registered = false;
-	pthread_mutex_unlock(&producers_lock);
-}
-
-void relay__queue_grace_period(relay__producer *self)
-{
-	pthread_once(&membarrier_once, membarrier_init);
-	if (relay__have_membarrier)
-		syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
-	else
-		relay__fence();
-	pthread_mutex_lock(&producers_lock);
-	for (relay__producer *p = producers; p; p = p->all_next) {
-		if (p == self)
-			continue;
-		uint64_t s = atomic_load_explicit(&p->post_seq, memory_order_acquire);
-		/* A post never blocks between enter and leave: this ends. */
-		while ((s & 1) && atomic_load_explicit(&p->post_seq, memory_order_acquire) == s)
-			sched_yield();
-	}
-	pthread_mutex_unlock(&producers_lock);
-}
-
 /* ---- rings ---- */
-
-static void drop_record(struct relay__tdata *t, struct relay__rec *rec);
 
 static void ring_free(struct relay__ring *r)
 {
@@ -224,7 +185,8 @@ static void ring_free(struct relay__ring *r)
 		}
 		r->rd_off += rec->size;
 		r->consumed++;
-		drop_record(r->consumer, rec);
+		if (rec->kind != RELAY__REC_DEAD)
+			relay__rec_drop(r->consumer, rec);
 	}
 	for (struct relay__chunk *c = r->rd; c;) {
 		struct relay__chunk *n = atomic_load(&c->next);
@@ -233,7 +195,7 @@ static void ring_free(struct relay__ring *r)
 	}
 	relay__free(atomic_load(&r->spare));
 	relay__tdata_unref(r->consumer);
-	relay__free(r);
+	relay__free_aligned(r);
 }
 
 static void ring_unref(struct relay__ring *r)
@@ -242,27 +204,37 @@ static void ring_unref(struct relay__ring *r)
 		ring_free(r);
 }
 
+/* Registers r with its consumer, unless the consumer's queue is closed for
+ * good (its thread is gone and drained): then r is the producer's alone,
+ * and what it posts there is dropped when it lets go. */
+static void ring_register(struct relay__ring *r, struct relay__tdata *to)
+{
+	relay__queue *q = &to->q;
+	pthread_mutex_lock(&q->lock);
+	if (!q->closed) {
+		r->cnext = atomic_load_explicit(&q->new_rings, memory_order_relaxed);
+		/* seq_cst: the consumer's prepare_sleep looks at it (handshake) */
+		atomic_store_explicit(&q->new_rings, r, memory_order_seq_cst);
+		atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+	}
+	pthread_mutex_unlock(&q->lock);
+}
+
 static struct relay__ring *ring_new(struct relay__tdata *to)
 {
-	struct relay__ring *r = relay__calloc(sizeof *r);
+	struct relay__ring *r = relay__calloc_aligned(sizeof *r, 64);
 	if (!r)
 		return NULL;
 	r->next_cap = CHUNK_MIN;
 	r->wr = r->rd = chunk_new(CHUNK_MIN);
 	if (!r->wr) {
-		relay__free(r);
+		relay__free_aligned(r);
 		return NULL;
 	}
-	atomic_init(&r->refs, 2);
+	atomic_init(&r->refs, 1);   /* the producer's; the consumer's on registration */
 	relay__tdata_ref(to);
 	r->consumer = to;
-	/* Lock-free push onto the consumer's registration stack; the consumer
-	 * splices it in at its next pass (and checks the stack before it
-	 * sleeps, so the first record's wake-up is not lost). */
-	struct relay__ring *head = atomic_load(&to->q.new_rings);
-	do
-		r->reg_next = head;
-	while (!atomic_compare_exchange_weak(&to->q.new_rings, &head, r));
+	ring_register(r, to);
 	return r;
 }
 
@@ -271,7 +243,7 @@ static void prune(relay__producer *p)
 {
 	for (struct relay__ring **pp = &p->rings; *pp;) {
 		struct relay__ring *r = *pp;
-		if (atomic_load(&r->consumer->state) == RELAY__T_GONE) {
+		if (relay__tstate_gone(relay__tstate(r->consumer))) {
 			*pp = r->pnext;
 			if (p->last == r)
 				p->last = NULL;
@@ -283,120 +255,90 @@ static void prune(relay__producer *p)
 	}
 }
 
-RELAY__NOINLINE static struct relay__ring *ring_find(relay__producer *p, struct relay__tdata *to)
+static struct relay__ring *ring_lookup(relay__producer *p, struct relay__tdata *to)
 {
-	struct relay__ring *r;
+	struct relay__ring *r = p->last;
+	if (r && r->consumer == to)
+		return r;
 	for (r = p->rings; r; r = r->pnext) {
 		if (r->consumer == to) {
 			p->last = r;
 			return r;
 		}
 	}
-	/* No pruning here: the caller may hold an object lock, and freeing a
-	 * ring can run payload hooks. Idle passes prune (relay__producer_trim). */
-	if (!p->registered)
-		producer_register(p);
-	r = ring_new(to);
-	if (!r)
-		return NULL;
-	r->pnext = p->rings;
-	p->rings = r;
-	p->last = r;
-	return r;
-}
-
-static inline struct relay__ring *ring_for(relay__producer *p, struct relay__tdata *to)
-{
-	struct relay__ring *r = p->last;
-	return r && r->consumer == to ? r : ring_find(p, to);
-}
-
-/* Producer: room for a record of `size` bytes, or NULL. */
-RELAY__NOINLINE static struct relay__rec *reserve_next_chunk(struct relay__ring *r, size_t size)
-{
-	{
-		struct relay__chunk *c = chunk_get(r, size);
-		if (!c)
-			return NULL;
-		struct relay__rec *m = (struct relay__rec *)(r->wr->data + r->wr_off);
-		m->size = NEXT_SIZE;
-		m->kind = RELAY__REC_NEXT;
-		/* The consumer reads the marker and the link only after a later
-		 * record's commit (release) is visible to it. */
-		atomic_store_explicit(&r->wr->next, c, memory_order_relaxed);
-		r->wr = c;
-		r->wr_off = 0;
-	}
-	return (struct relay__rec *)(r->wr->data + r->wr_off);
-}
-
-static inline struct relay__rec *reserve(struct relay__ring *r, size_t size)
-{
-	if (r->wr_off + size + NEXT_SIZE > r->wr->cap)
-		return reserve_next_chunk(r, size);
-	return (struct relay__rec *)(r->wr->data + r->wr_off);
-}
-
-/* Publishes the record, then wakes the consumer if it announced sleep.
- * The commit is a seq_cst exchange (one locked instruction on x86, no
- * separate fence): with the consumer's seq_cst store of `sleeping` and
- * load of `produced` it forms the Dekker pair of prepare_sleep - either
- * the consumer sees this record, or this load sees it sleeping. */
-/* The second half of both wake-ups: if the consumer announced sleep, the
- * one exchange that clears the flag makes the syscall. */
-static inline void wake_sleeper(relay__queue *q)
-{
-	if (atomic_load_explicit(&q->sleeping, memory_order_seq_cst) &&
-	    atomic_exchange(&q->sleeping, false)) {
-		uint64_t one = 1;
-		/* EAGAIN: the counter is saturated, the consumer wakes anyway. */
-		while (write(q->wakefd, &one, sizeof one) < 0 && errno == EINTR)
-			;
-	}
-}
-
-static inline void commit_and_wake(struct relay__ring *r, struct relay__rec *rec, relay__queue *q)
-{
-	r->wr_off += rec->size;
-	atomic_exchange_explicit(&r->produced, ++r->wr_count, memory_order_seq_cst);
-	wake_sleeper(q);
-}
-
-/* Small fixed sizes become plain moves instead of a call to memcpy. */
-static inline void copy_payload(void *dst, const void *src, size_t n)
-{
-	switch (n) {
-	case 4: memcpy(dst, src, 4); break;
-	case 8: memcpy(dst, src, 8); break;
-	case 16: memcpy(dst, src, 16); break;
-	default: memcpy(dst, src, n); break;
-	}
-}
-
-static inline void copy_record(unsigned char *dst, const struct relay__rec *rec)
-{
-	switch (rec->size) {
-	case 32: memcpy(dst, rec, 32); break;
-	case 48: memcpy(dst, rec, 48); break;
-	default: memcpy(dst, rec, rec->size); break;
-	}
+	return NULL;
 }
 
 /* ---- producer side ---- */
 
-void relay__queue_wake_if_sleeping(relay__queue *q)
+struct relay__rec *relay__queue_reserve(struct relay__tdata *from, struct relay__tdata *to,
+					size_t size)
 {
-	/* Pairs with the fence in relay__queue_prepare_sleep (Dekker): the
-	 * caller's store (a slow-list push, or exit_pending for a quit) comes
-	 * before this, so either the consumer sees it or we see it sleeping. */
-	relay__fence();
-	wake_sleeper(q);
+	struct relay__ring *r = ring_lookup(&from->prod, to);
+	if (RELAY__UNLIKELY(!r))
+		return NULL;
+	if (RELAY__UNLIKELY(!fits(r->wr, r->wr_off, size)) && !switch_to_spare(r, size))
+		return NULL;
+	return (struct relay__rec *)(r->wr->data + r->wr_off);
 }
 
-/* One reference on conn for a record, from the references taken in bulk:
- * no atomic read-modify-write per event on a steady connection. */
-static void take_conn_ref(relay__producer *p, struct relay__conn *conn)
+int relay__queue_make_room(struct relay__tdata *from, struct relay__tdata *to, size_t size)
 {
+	relay__producer *p = &from->prod;
+	struct relay__ring *r = ring_lookup(p, to);
+	if (!r) {
+		/* A new pair: a good moment to forget rings to threads that are
+		 * gone (no section, no lock here), so a producer that never idles
+		 * does not keep them. */
+		prune(p);
+		r = ring_new(to);
+		if (!r)
+			return -ENOMEM;
+		r->pnext = p->rings;
+		p->rings = r;
+		p->last = r;
+	}
+	if (fits(r->wr, r->wr_off, size))
+		return 0;
+	return grow(r, size);
+}
+
+/* If the consumer announced sleep, the one exchange that clears the flag
+ * makes the syscall. `wakers` lets the queue's closer wait for a writer
+ * that won the exchange before it closes the eventfd. */
+RELAY__NOINLINE static void wake_slow(relay__queue *q)
+{
+	atomic_fetch_add_explicit(&q->wakers, 1, memory_order_seq_cst);
+	if (atomic_exchange(&q->sleeping, false)) {
+		uint64_t one = 1;
+		int fd = atomic_load_explicit(&q->wakefd, memory_order_relaxed);
+		/* EAGAIN: the counter is saturated, the consumer wakes anyway. */
+		while (fd >= 0 && write(fd, &one, sizeof one) < 0 && errno == EINTR)
+			;
+	}
+	atomic_fetch_sub_explicit(&q->wakers, 1, memory_order_release);
+}
+
+static inline void wake_sleeper(relay__queue *q)
+{
+	if (atomic_load_explicit(&q->sleeping, memory_order_seq_cst))
+		wake_slow(q);
+}
+
+void relay__queue_commit(struct relay__tdata *from, struct relay__tdata *to,
+			 struct relay__rec *rec)
+{
+	struct relay__ring *r = from->prod.last;   /* the one reserve used */
+	r->wr_off += rec->size;
+	/* seq_cst exchange (one locked instruction on x86): the commit and the
+	 * producer's half of the wake-up handshake. */
+	atomic_exchange_explicit(&r->produced, ++r->wr_count, memory_order_seq_cst);
+	wake_sleeper(&to->q);
+}
+
+void relay__queue_take_conn_ref(struct relay__tdata *from, struct relay__conn *conn)
+{
+	relay__producer *p = &from->prod;
 	if (p->prepaid != conn) {
 		if (p->prepaid)
 			relay__conn_unref_n(p->prepaid, p->prepaid_n);
@@ -410,55 +352,7 @@ static void take_conn_ref(relay__producer *p, struct relay__conn *conn)
 	p->prepaid_n--;
 }
 
-int relay__queue_post_slot(struct relay__tdata *from, struct relay__tdata *to,
-			   struct relay__conn *conn, relay_object *sender, size_t argsize,
-			   const void *arg, int (*copy)(void *dst, const void *src))
-{
-	struct relay__ring *r = ring_for(&from->prod, to);
-	if (!r)
-		return -ENOMEM;
-	size_t size = rec_size(argsize);
-	struct relay__rec *rec = reserve(r, size);
-	if (!rec)
-		return -ENOMEM;
-	rec->size = (uint32_t)size;
-	rec->kind = RELAY__REC_SLOT;
-	rec->argsize = (uint16_t)argsize;
-	if (argsize) {
-		copy_payload(RELAY__REC_PAYLOAD(rec), arg, argsize);
-		if (copy) {
-			int rc = copy(RELAY__REC_PAYLOAD(rec), arg);
-			if (rc < 0)
-				return rc;   /* nothing committed */
-		}
-	}
-	take_conn_ref(&from->prod, conn);
-	rec->conn = conn;
-	rec->u.sender = sender;
-	commit_and_wake(r, rec, &to->q);
-	return 0;
-}
-
-int relay__queue_post_event(struct relay__tdata *from, struct relay__tdata *to,
-			    struct relay__event *ev)
-{
-	struct relay__ring *r = ring_for(&from->prod, to);
-	if (!r)
-		return -ENOMEM;
-	size_t size = rec_size(0);
-	struct relay__rec *rec = reserve(r, size);
-	if (!rec)
-		return -ENOMEM;
-	rec->size = (uint32_t)size;
-	rec->kind = RELAY__REC_EVENT;
-	rec->argsize = 0;
-	rec->conn = NULL;
-	rec->u.ev = ev;
-	commit_and_wake(r, rec, &to->q);
-	return 0;
-}
-
-void relay__queue_push_slow_locked(relay__queue *q, struct relay__event *ev)
+void relay__queue_push_moved_locked(relay__queue *q, struct relay__event *ev)
 {
 	ev->next = NULL;
 	if (q->tail)
@@ -466,7 +360,28 @@ void relay__queue_push_slow_locked(relay__queue *q, struct relay__event *ev)
 	else
 		q->head = ev;
 	q->tail = ev;
-	atomic_store(&q->slow_pending, true);
+	atomic_store_explicit(&q->moved_pending, true, memory_order_seq_cst);
+}
+
+void relay__queue_push_timer_locked(relay__queue *q, struct relay__timerdata *td)
+{
+	td->move_next = q->timers;   /* order does not matter: deadlines do */
+	q->timers = td;
+	atomic_store_explicit(&q->moved_pending, true, memory_order_seq_cst);
+}
+
+void relay__queue_mail(relay__queue *q, struct relay__anchor *a)
+{
+	struct relay__anchor *head = atomic_load_explicit(&q->mail, memory_order_relaxed);
+	do
+		a->mail_next = head;
+	while (!atomic_compare_exchange_weak_explicit(&q->mail, &head, a, memory_order_seq_cst,
+						      memory_order_relaxed));
+}
+
+void relay__queue_wake_if_sleeping(relay__queue *q)
+{
+	wake_sleeper(q);
 }
 
 void relay__producer_trim(relay__producer *p)
@@ -481,7 +396,6 @@ void relay__producer_trim(relay__producer *p)
 void relay__producer_close(relay__producer *p)
 {
 	relay__producer_trim(p);
-	producer_unregister(p);
 	while (p->rings) {
 		struct relay__ring *r = p->rings;
 		p->rings = r->pnext;
@@ -491,38 +405,49 @@ void relay__producer_close(relay__producer *p)
 	p->last = NULL;
 }
 
+/* ---- the owner token ---- */
+
+bool relay__queue_own(relay__queue *q)
+{
+	int free_ = 0;
+	return atomic_compare_exchange_strong_explicit(&q->owner, &free_, 1, memory_order_seq_cst,
+						       memory_order_seq_cst);
+}
+
+void relay__queue_disown(relay__queue *q)
+{
+	/* seq_cst: a thread whose own() failed left its request before; the
+	 * former owner looks for it after this (relay__loop_serve). */
+	atomic_store_explicit(&q->owner, 0, memory_order_seq_cst);
+}
+
 /* ---- consumer side ---- */
 
 int relay__queue_init(relay__queue *q)
 {
 	memset(q, 0, sizeof *q);
-	q->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (q->wakefd < 0)
+	atomic_init(&q->wakefd, -1);
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
 		return -errno;
 	int rc = pthread_mutex_init(&q->lock, NULL);
 	if (rc) {
-		close(q->wakefd);
-		q->wakefd = -1;
+		close(fd);
 		return -rc;
 	}
+	atomic_store(&q->wakefd, fd);
 	return 0;
 }
 
-/* Takes the consumer's references on every ring (the thread is gone;
- * their records were drained). */
-static void release_rings(relay__queue *q);
-
-void relay__queue_release_rings(struct relay__tdata *t)
-{
-	release_rings(&t->q);
-}
-
+/* The consumer's references on every ring, and the queue closed to new
+ * ones. */
 static void release_rings(relay__queue *q)
 {
 	pthread_mutex_lock(&q->lock);
-	struct relay__ring *list = q->rings;
-	struct relay__ring *fresh = atomic_exchange(&q->new_rings, NULL);
+	q->closed = true;
+	struct relay__ring *list = q->rings, *fresh = atomic_load(&q->new_rings);
 	q->rings = NULL;
+	atomic_store(&q->new_rings, NULL);
 	pthread_mutex_unlock(&q->lock);
 	while (list) {
 		struct relay__ring *r = list;
@@ -531,30 +456,77 @@ static void release_rings(relay__queue *q)
 	}
 	while (fresh) {
 		struct relay__ring *r = fresh;
-		fresh = r->reg_next;
+		fresh = r->cnext;
 		ring_unref(r);
 	}
+}
+
+/* Nobody sleeps on a closed queue any more; a producer that won the
+ * sleeping exchange before may still be writing: wait for it, then close. */
+static void close_wakefd(relay__queue *q)
+{
+	atomic_exchange(&q->sleeping, false);
+	while (atomic_load_explicit(&q->wakers, memory_order_seq_cst) != 0)
+		sched_yield();
+	int fd = atomic_exchange(&q->wakefd, -1);
+	if (fd >= 0)
+		close(fd);
+}
+
+void relay__queue_close(struct relay__tdata *t)
+{
+	release_rings(&t->q);
+	close_wakefd(&t->q);
 }
 
 void relay__queue_destroy(relay__queue *q)
 {
 	release_rings(q);
-	if (q->wakefd >= 0)
-		close(q->wakefd);
-	q->wakefd = -1;
+	close_wakefd(q);
+	/* Moved events and timers left (a drain took them normally). */
+	for (struct relay__event *ev = q->head; ev;) {
+		struct relay__event *n = ev->next;
+		relay__event_free(ev, RELAY_ENOTDELIVERED);
+		ev = n;
+	}
+	q->head = q->tail = NULL;
+	struct relay__anchor *a = atomic_exchange(&q->mail, NULL);
+	while (a) {
+		struct relay__anchor *n = a->mail_next;
+		relay__anchor_unref(a);
+		a = n;
+	}
 	pthread_mutex_destroy(&q->lock);
 }
 
-struct relay__event *relay__queue_take_slow(relay__queue *q)
+struct relay__event *relay__queue_take_moved(relay__queue *q, struct relay__timerdata **timers)
 {
-	if (!atomic_load_explicit(&q->slow_pending, memory_order_acquire))
+	*timers = NULL;
+	if (!atomic_load_explicit(&q->moved_pending, memory_order_acquire))
 		return NULL;
 	pthread_mutex_lock(&q->lock);
 	struct relay__event *list = q->head;
+	*timers = q->timers;
 	q->head = q->tail = NULL;
-	atomic_store(&q->slow_pending, false);
+	q->timers = NULL;
+	atomic_store(&q->moved_pending, false);
 	pthread_mutex_unlock(&q->lock);
 	return list;
+}
+
+struct relay__anchor *relay__queue_take_mail(relay__queue *q)
+{
+	if (!atomic_load_explicit(&q->mail, memory_order_relaxed))
+		return NULL;
+	struct relay__anchor *a = atomic_exchange_explicit(&q->mail, NULL, memory_order_acquire);
+	struct relay__anchor *fifo = NULL;   /* the stack is newest first */
+	while (a) {
+		struct relay__anchor *n = a->mail_next;
+		a->mail_next = fifo;
+		fifo = a;
+		a = n;
+	}
+	return fifo;
 }
 
 /* Adds newly registered rings (lock: statistics walk the list). */
@@ -566,7 +538,7 @@ static void splice_new(relay__queue *q)
 	struct relay__ring *fresh = atomic_exchange(&q->new_rings, NULL);
 	while (fresh) {
 		struct relay__ring *r = fresh;
-		fresh = r->reg_next;
+		fresh = r->cnext;
 		r->cnext = q->rings;
 		q->rings = r;
 	}
@@ -584,7 +556,7 @@ static void reap(struct relay__tdata *t)
 		    r->consumed == atomic_load_explicit(&r->produced, memory_order_acquire)) {
 			pthread_mutex_lock(&q->lock);
 			*pp = r->cnext;
-			atomic_fetch_add_explicit(&t->reaped_posts, r->consumed, memory_order_relaxed);
+			atomic_fetch_add_explicit(&q->reaped_posts, r->consumed, memory_order_relaxed);
 			pthread_mutex_unlock(&q->lock);
 			ring_unref(r);
 		} else {
@@ -617,10 +589,20 @@ static struct relay__rec *read_rec(struct relay__ring *r)
 	}
 }
 
+/* Small fixed sizes become plain moves instead of a call to memcpy. */
+static inline void copy_record(unsigned char *dst, const struct relay__rec *rec)
+{
+	switch (rec->size) {
+	case 32: memcpy(dst, rec, 32); break;
+	case 48: memcpy(dst, rec, 48); break;
+	default: memcpy(dst, rec, rec->size); break;
+	}
+}
+
 int relay__queue_deliver(struct relay__tdata *t,
 			 void (*prepare)(struct relay__tdata *, struct relay__rec *),
 			 void (*deliver)(struct relay__tdata *, struct relay__rec *),
-			 const atomic_bool *stop)
+			 bool (*stop)(struct relay__tdata *))
 {
 	int n = 0;
 	t->delivering++;
@@ -644,7 +626,7 @@ int relay__queue_deliver(struct relay__tdata *t,
 				continue;
 			deliver(t, &copy.rec);
 			n++;
-			if (atomic_load_explicit(stop, memory_order_relaxed))
+			if (stop(t))
 				goto out;
 		}
 	}
@@ -658,7 +640,7 @@ void relay__queue_scan(struct relay__tdata *t,
 {
 	splice_new(&t->q);
 	for (struct relay__ring *r = t->q.rings; r; r = r->cnext) {
-		uint64_t end = atomic_load_explicit(&r->produced, memory_order_acquire);
+		uint64_t end = atomic_load_explicit(&r->produced, memory_order_seq_cst);
 		struct relay__chunk *c = r->rd;
 		size_t off = r->rd_off;
 		for (uint64_t i = r->consumed; i < end;) {
@@ -684,7 +666,8 @@ void relay__queue_take_rec(struct relay__rec *rec)
 bool relay__queue_pending(struct relay__tdata *t)
 {
 	relay__queue *q = &t->q;
-	if (atomic_load_explicit(&q->slow_pending, memory_order_relaxed) ||
+	if (atomic_load_explicit(&q->moved_pending, memory_order_relaxed) ||
+	    atomic_load_explicit(&q->mail, memory_order_relaxed) ||
 	    atomic_load_explicit(&q->new_rings, memory_order_relaxed))
 		return true;
 	for (struct relay__ring *r = q->rings; r; r = r->cnext)
@@ -693,20 +676,19 @@ bool relay__queue_pending(struct relay__tdata *t)
 	return false;
 }
 
-bool relay__queue_prepare_sleep(struct relay__tdata *t, const atomic_bool *abort_sleep)
+bool relay__queue_prepare_sleep(struct relay__tdata *t, bool (*busy)(struct relay__tdata *))
 {
 	relay__queue *q = &t->q;
-	/* seq_cst store, then seq_cst loads: the consumer's half of the
-	 * Dekker pair (commit_and_wake, relay__queue_wake_if_sleeping). */
-	atomic_store(&q->sleeping, true);
-	relay__fence();
-	bool busy = atomic_load(abort_sleep) || atomic_load(&q->slow_pending) ||
+	/* The consumer's half of the Dekker pair: a seq_cst exchange, then
+	 * seq_cst loads of everything a producer publishes. */
+	atomic_exchange_explicit(&q->sleeping, true, memory_order_seq_cst);
+	bool work = busy(t) || atomic_load(&q->moved_pending) || atomic_load(&q->mail) ||
 		    atomic_load(&q->new_rings) != NULL;
-	for (struct relay__ring *r = q->rings; r && !busy; r = r->cnext)
-		busy = atomic_load(&r->produced) != r->consumed;
-	if (busy)
+	for (struct relay__ring *r = q->rings; r && !work; r = r->cnext)
+		work = atomic_load(&r->produced) != r->consumed;
+	if (work)
 		atomic_store(&q->sleeping, false);
-	return !busy;
+	return !work;
 }
 
 void relay__queue_awake(relay__queue *q)
@@ -717,7 +699,8 @@ void relay__queue_awake(relay__queue *q)
 void relay__queue_clear_wake(relay__queue *q)
 {
 	uint64_t v;
-	while (read(q->wakefd, &v, sizeof v) < 0 && errno == EINTR)
+	int fd = atomic_load_explicit(&q->wakefd, memory_order_relaxed);
+	while (fd >= 0 && read(fd, &v, sizeof v) < 0 && errno == EINTR)
 		;
 }
 
@@ -727,32 +710,18 @@ void relay__queue_trim(struct relay__tdata *t)
 		relay__free(atomic_exchange_explicit(&r->spare, NULL, memory_order_acquire));
 }
 
+/* acquire: a thread that sees a post counted also sees what its poster
+ * did before it (tests wait on these counts). */
 uint64_t relay__queue_ring_posts(struct relay__tdata *t)
 {
 	relay__queue *q = &t->q;
 	uint64_t n = 0;
 	pthread_mutex_lock(&q->lock);
 	for (struct relay__ring *r = q->rings; r; r = r->cnext)
-		n += atomic_load_explicit(&r->produced, memory_order_relaxed);
-	for (struct relay__ring *r = atomic_load(&q->new_rings); r; r = r->reg_next)
-		n += atomic_load_explicit(&r->produced, memory_order_relaxed);
-	n += atomic_load_explicit(&t->reaped_posts, memory_order_relaxed);
+		n += atomic_load_explicit(&r->produced, memory_order_acquire);
+	for (struct relay__ring *r = atomic_load(&q->new_rings); r; r = r->cnext)
+		n += atomic_load_explicit(&r->produced, memory_order_acquire);
+	n += atomic_load_explicit(&q->reaped_posts, memory_order_acquire);
 	pthread_mutex_unlock(&q->lock);
 	return n;
-}
-
-/* ---- dropping what cannot be delivered ---- */
-
-static void drop_record(struct relay__tdata *t, struct relay__rec *rec)
-{
-	atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
-	if (rec->kind == RELAY__REC_SLOT) {
-		struct relay__conn *c = rec->conn;
-		if (rec->argsize && c->ops && c->ops->free)
-			c->ops->free(RELAY__REC_PAYLOAD(rec));
-		relay__conn_unref(c);
-	} else if (rec->kind == RELAY__REC_EVENT) {
-		relay__event_free(rec->u.ev, RELAY_ENOTDELIVERED);
-	}
-	rec->kind = RELAY__REC_DEAD;
 }

@@ -3,20 +3,28 @@
  *
  * A signal holds a pointer to an immutable snapshot: an array of its
  * connections, replaced (copy-on-write) under the sender's object lock on
- * every connect and disconnect. An emission takes a reference to the
+ * every connect and disconnect; the array is allocated before the lock is
+ * taken (and the step retried if the signal changed meanwhile), so no
+ * allocator runs under a lock. An emission takes a reference to the
  * snapshot that is current when it starts and calls exactly those
  * connections (so connections made meanwhile are not called by it, D9),
- * skipping any that died since (D6). A signal with no connection holds
- * NULL: an unconnected emit is one load and a branch.
+ * skipping any that died since. A signal with no connection holds NULL:
+ * an unconnected emit is one load and a branch.
  *
  * A connection is reference counted (by the snapshots holding it, its
  * queued events, and its "linked" state) and has two independent lives:
  *   alive   - cleared by relay_disconnect: queued events for it drop (D6);
- *   rweak   - the receiver's weak block, cleared when the receiver is
- *             destroyed: queued events for it drop (D7).
+ *   ranchor - the receiver's anchor, whose obj is cleared when the
+ *             receiver's destruction begins: queued events drop (D7).
  * A sender's destruction or a single-shot's first emit only unlinks the
  * connection (no new emits reach it) and keeps both lives, so events
  * already queued still arrive (D7).
+ *
+ * D6 across threads: every slot call checks `alive` inside a section
+ * (grace.h) and records itself in the caller's call frames before leaving
+ * it; relay_disconnect clears `alive` and waits a grace period, so when it
+ * returns no thread can still be between the check and the call, and
+ * relay_disconnect_wait can also wait for the calls the frames show.
  */
 #include "internal.h"
 
@@ -45,24 +53,39 @@ static void snap_release(struct relay__snap *s)
 	relay__free(s);
 }
 
-/* A new snapshot of sig's linked connections plus `add` (may be NULL).
- * Sender's object lock held. Returns NULL on ENOMEM; sets *empty when the
- * result would have no connection (then nothing is allocated). */
-static struct relay__snap *snap_rebuild_locked(relay_signal *sig, struct relay__conn *add, bool *empty)
+/* Linked connections of sig's current snapshot. Sender's lock held. */
+static size_t linked_count_locked(const relay_signal *sig)
 {
+	struct relay__snap *s = snap_of(sig);
+	size_t n = 0;
+	for (size_t i = 0; s && i < s->n; i++)
+		n += s->c[i]->linked;
+	return n;
+}
+
+/* Room for cap connections, outside any lock (NULL for 0 or ENOMEM). */
+static struct relay__snap *snap_alloc(size_t cap)
+{
+	if (cap == 0)
+		return NULL;
+	struct relay__snap *s = relay__alloc(sizeof *s + cap * sizeof s->c[0]);
+	if (s) {
+		atomic_init(&s->refs, 1);   /* the signal's */
+		s->n = 0;
+		s->grave_next = NULL;
+	}
+	return s;
+}
+
+/* Fills s (room for cap) with sig's linked connections plus `add`; false
+ * when it does not fit (the signal changed since s was sized). Sender's
+ * lock held. */
+static bool snap_fill_locked(relay_signal *sig, struct relay__conn *add, struct relay__snap *s,
+			     size_t cap)
+{
+	if (linked_count_locked(sig) + (add != NULL) > cap)
+		return false;
 	struct relay__snap *old = snap_of(sig);
-	size_t n = add ? 1 : 0;
-	for (size_t i = 0; old && i < old->n; i++)
-		n += old->c[i]->linked;
-	*empty = n == 0;
-	if (n == 0)
-		return NULL;
-	struct relay__snap *s = relay__alloc(sizeof *s + n * sizeof s->c[0]);
-	if (!s)
-		return NULL;
-	atomic_init(&s->refs, 1);   /* the signal's */
-	s->n = 0;
-	s->grave_next = NULL;
 	for (size_t i = 0; old && i < old->n; i++) {
 		if (old->c[i]->linked) {
 			relay__conn_ref(old->c[i]);
@@ -73,7 +96,7 @@ static struct relay__snap *snap_rebuild_locked(relay_signal *sig, struct relay__
 		relay__conn_ref(add);
 		s->c[s->n++] = add;
 	}
-	return s;
+	return true;
 }
 
 /* Publishes s (NULL: unconnected) and returns the old one to release
@@ -140,7 +163,11 @@ void relay__conn_ref_n(struct relay__conn *c, uint32_t n)
 	atomic_fetch_add_explicit(&c->refs, (int)n, memory_order_relaxed);
 }
 
-static void conn_free(struct relay__conn *c);
+static void conn_free(struct relay__conn *c)
+{
+	relay__anchor_unref(c->ranchor);
+	relay__free(c);
+}
 
 void relay__conn_unref_n(struct relay__conn *c, uint32_t n)
 {
@@ -151,27 +178,6 @@ void relay__conn_unref_n(struct relay__conn *c, uint32_t n)
 void relay__conn_unref(struct relay__conn *c)
 {
 	relay__conn_unref_n(c, 1);
-}
-
-static void conn_free(struct relay__conn *c)
-{
-	relay__weak_release(c->rweak);
-	struct relay__tdata *t = atomic_load(&c->rthread);
-	if (t)
-		relay__tdata_unref(t);
-	relay__free(c);
-}
-
-void relay__conn_count_drop(struct relay__conn *c)
-{
-	/* The receiver's lock keeps rthread from being swapped (and its old
-	 * reference released) while we use it. */
-	pthread_mutex_t *l = relay__objlock(c->receiver);
-	pthread_mutex_lock(l);
-	struct relay__tdata *t = atomic_load(&c->rthread);
-	if (t)
-		atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
-	pthread_mutex_unlock(l);
 }
 
 relay_object *relay_sender(void)
@@ -212,35 +218,64 @@ static pthread_mutex_t *recv_lock(const struct relay__conn *c)
 	return relay__objlock(c->receiver ? (void *)c->receiver : (void *)c->sender);
 }
 
+/* Under both locks: takes c out of its signal's snapshot and both
+ * objects' lists. The new snapshot is s (sized for cap others), or none
+ * when nothing is left; without s (no memory) c stays in the old one,
+ * unlinked, and emitters skip it. Returns 1 (nothing changed) when s
+ * turned out too small, else 0 with *used telling whether s was taken. */
+static int unlink_locked(struct relay__conn *c, struct relay__snap *s, size_t cap,
+			 struct relay__snap **old, bool *used)
+{
+	c->linked = false;
+	*old = NULL;
+	*used = false;
+	if (linked_count_locked(c->signal) == 0) {
+		*old = snap_publish_locked(c->signal, NULL);
+	} else if (s) {
+		if (!snap_fill_locked(c->signal, NULL, s, cap)) {
+			c->linked = true;
+			return 1;
+		}
+		*old = snap_publish_locked(c->signal, s);
+		*used = true;
+	}
+	if (c->sender->relay__ext)
+		list_unlink(&c->sender->relay__ext->outgoing, c, false);
+	if (c->receiver && c->receiver->relay__ext)
+		list_unlink(&c->receiver->relay__ext->incoming, c, true);
+	return 0;
+}
+
 /* Unlinks c from its signal and both objects; with `kill` also ends its
  * life (its queued events drop). Returns -ENOENT if it was not linked. */
 static int conn_unlink(struct relay__conn *c, bool kill)
 {
 	pthread_mutex_t *sl = relay__objlock(c->sender), *rl = recv_lock(c);
-	relay__lock2(sl, rl);
-	if (kill)
-		atomic_store(&c->alive, false);
-	if (!c->linked) {
+	for (;;) {
+		relay__lock2(sl, rl);
+		if (kill)
+			atomic_store(&c->alive, false);
+		bool linked = c->linked;
+		size_t others = linked ? linked_count_locked(c->signal) - 1 : 0;
 		relay__unlock2(sl, rl);
-		return -ENOENT;
+		if (!linked)
+			return -ENOENT;
+		struct relay__snap *s = snap_alloc(others), *old = NULL;
+		bool used = false;
+		relay__lock2(sl, rl);
+		int step = c->linked ? unlink_locked(c, s, others, &old, &used) : -ENOENT;
+		relay__unlock2(sl, rl);
+		if (!used)
+			relay__free(s);
+		if (step == 1)
+			continue;   /* connected meanwhile: size it again */
+		if (step < 0)
+			return step;
+		reg_remove(c);
+		snap_release(old);
+		relay__conn_unref(c);   /* the linked state's reference */
+		return 0;
 	}
-	c->linked = false;
-	bool empty;
-	struct relay__snap *s = snap_rebuild_locked(c->signal, NULL, &empty);
-	struct relay__snap *old = NULL;
-	/* Without memory for a new snapshot, c stays in the old one, unlinked
-	 * (and dead if killed): emitters skip it, the next rebuild drops it. */
-	if (s || empty)
-		old = snap_publish_locked(c->signal, s);
-	if (c->sender->relay__ext)
-		list_unlink(&c->sender->relay__ext->outgoing, c, false);
-	if (c->receiver && c->receiver->relay__ext)
-		list_unlink(&c->receiver->relay__ext->incoming, c, true);
-	relay__unlock2(sl, rl);
-	reg_remove(c);
-	snap_release(old);
-	relay__conn_unref(c);   /* the linked state's reference */
-	return 0;
 }
 
 static bool is_duplicate_locked(const relay_signal *sig, const struct relay__conn *c)
@@ -268,7 +303,10 @@ static int check_connect_args(relay_signal *sig, relay_object *sender, relay_obj
 		return -EINVAL;   /* no context: no thread to queue to */
 	if ((unsigned)type > RELAY_BLOCKING || (flags & ~(RELAY_UNIQUE | RELAY_SINGLE_SHOT)))
 		return -EINVAL;
-	return 0;
+	int rc = relay__obj_check(sender, "relay_connect");
+	if (rc == 0 && receiver)
+		rc = relay__obj_check(receiver, "relay_connect");
+	return rc;
 }
 
 static bool dying(const relay_object *o)
@@ -276,38 +314,67 @@ static bool dying(const relay_object *o)
 	return o && (atomic_load(&((relay_object *)o)->relay__flags) & RELAY__OBJ_DESTROYING);
 }
 
-/* Links c (fully set up) under both object locks. */
-static int conn_link_locked(struct relay__conn *c, struct relay__snap **old)
+/* What a connect allocates before it takes the locks. */
+struct link_spare {
+	struct relay__objext *sx, *rx;
+	struct relay__snap *s;
+	size_t cap;
+};
+
+/* Links c (fully set up) under both object locks. Returns 0, an error, or
+ * 1 when the snapshot turned out too small (size it again). */
+static int conn_link_locked(struct relay__conn *c, struct link_spare *sp,
+			    struct relay__snap **old)
 {
 	relay_object *sender = c->sender, *receiver = c->receiver;
 	if (dying(sender) || dying(receiver))
 		return RELAY_EDESTROYED;
 	if ((c->flags & RELAY_UNIQUE) && is_duplicate_locked(c->signal, c))
 		return -EEXIST;
-	struct relay__objext *sx = relay__ext_locked(sender);
-	struct relay__objext *rx = receiver ? relay__ext_locked(receiver) : NULL;
-	if (!sx || (receiver && !rx))
+	struct relay__objext *sx = relay__ext_locked(sender, &sp->sx);
+	struct relay__objext *rx = receiver ? relay__ext_locked(receiver, &sp->rx) : NULL;
+	if (!sx || (receiver && !rx) || !sp->s)
 		return -ENOMEM;
 	c->ops = c->signal->relay__ops;
+	if (!snap_fill_locked(c->signal, c, sp->s, sp->cap))
+		return 1;
 	c->linked = true;
-	bool empty;
-	struct relay__snap *s = snap_rebuild_locked(c->signal, c, &empty);
-	if (!s) {
-		c->linked = false;
-		return -ENOMEM;
-	}
-	*old = snap_publish_locked(c->signal, s);
+	*old = snap_publish_locked(c->signal, sp->s);
+	sp->s = NULL;
 	list_push(&sx->outgoing, c, false);
 	if (rx)
 		list_push(&rx->incoming, c, true);
-	struct relay__tdata *rt = receiver ? relay__obj_thread(receiver) : NULL;
-	if (rt)
-		relay__tdata_ref(rt);
-	atomic_store(&c->rthread, rt);
 	return 0;
 }
 
-int relay__connect(relay_signal *sig, relay_object *sender, size_t argsize,
+static int conn_link(struct relay__conn *c)
+{
+	pthread_mutex_t *sl = relay__objlock(c->sender), *rl = recv_lock(c);
+	struct link_spare sp = { 0 };
+	sp.sx = relay__calloc(sizeof *sp.sx);
+	sp.rx = c->receiver ? relay__calloc(sizeof *sp.rx) : NULL;
+	int rc;
+	struct relay__snap *old = NULL;
+	do {
+		relay__lock2(sl, rl);
+		sp.cap = linked_count_locked(c->signal) + 1;
+		relay__unlock2(sl, rl);
+		relay__free(sp.s);
+		sp.s = snap_alloc(sp.cap);
+		relay__lock2(sl, rl);
+		rc = conn_link_locked(c, &sp, &old);
+		if (rc == 0)
+			reg_insert(c);   /* registry lock nests inside object locks */
+		relay__unlock2(sl, rl);
+	} while (rc == 1);
+	relay__free(sp.s);
+	relay__free(sp.sx);
+	relay__free(sp.rx);
+	snap_release(old);
+	return rc;
+}
+
+int relay__connect(relay_signal *sig, relay_object *sender, size_t argsize, size_t argalign,
 		   relay_object *receiver, relay_slot_fn fn, void *data, int arity,
 		   relay_connection_type type, unsigned flags, relay_connection *out)
 {
@@ -333,27 +400,27 @@ int relay__connect(relay_signal *sig, relay_object *sender, size_t argsize,
 	c->auto_plain = type == RELAY_AUTO && !(flags & RELAY_SINGLE_SHOT);
 	c->first = c->is_func ? data : (void *)receiver;
 	c->argsize = argsize;
-	if (receiver && !(c->rweak = relay__weak_acquire(receiver))) {
-		relay__free(c);
-		return dying(receiver) ? RELAY_EDESTROYED : -ENOMEM;
+	c->argalign = argalign;
+	if (receiver) {
+		c->ranchor = relay__obj_anchor(receiver);
+		relay__anchor_ref(c->ranchor);
 	}
 	relay_connection id = c->id = atomic_fetch_add(&next_id, 1);
-
-	pthread_mutex_t *sl = relay__objlock(sender), *rl = recv_lock(c);
-	struct relay__snap *old = NULL;
-	relay__lock2(sl, rl);
-	rc = conn_link_locked(c, &old);
-	if (rc == 0)
-		reg_insert(c);   /* registry lock nests inside object locks */
-	relay__unlock2(sl, rl);
+	rc = conn_link(c);
 	if (rc < 0) {
 		relay__conn_unref(c);
 		return rc;
 	}
-	snap_release(old);
 	if (out)   /* not c->id: another thread may already have taken and freed c */
 		*out = id;
 	return 0;
+}
+
+/* D6: after the connections died, no thread is between its `alive` check
+ * and its call. */
+static void d6_grace(void)
+{
+	relay__grace_period(relay__tdata_current());
 }
 
 int relay_disconnect(relay_connection id)
@@ -364,6 +431,32 @@ int relay_disconnect(relay_connection id)
 	if (!c)
 		return -ENOENT;
 	int rc = conn_unlink(c, true);
+	relay__conn_unref(c);
+	d6_grace();
+	return rc;
+}
+
+int relay_disconnect_wait(relay_connection id, int timeout_ms)
+{
+	if (id == 0)
+		return -ENOENT;
+	struct relay__conn *c = reg_find(id);
+	if (!c)
+		return -ENOENT;
+	struct relay__tdata *self = relay__tdata_current();
+	if (self && relay__call_running_here(&self->grace, c)) {
+		relay__conn_unref(c);
+		return relay__diag(RELAY_EDEADLOCK, "relay_disconnect_wait: called from inside a "
+				   "slot of connection %llu, which would wait for itself; use "
+				   "relay_disconnect there", (unsigned long long)id);
+	}
+	int rc = conn_unlink(c, true);
+	d6_grace();
+	if (rc == 0) {
+		uint64_t deadline = timeout_ms < 0 ? 0
+				    : relay__now_ns() + (uint64_t)timeout_ms * 1000000u + 1;
+		rc = relay__grace_wait_calls(self, c, deadline);
+	}
 	relay__conn_unref(c);
 	return rc;
 }
@@ -399,9 +492,11 @@ void relay__object_cut_connections(relay_object *obj)
 
 int relay_disconnect_receiver(relay_object *obj)
 {
-	if (!obj || !obj->relay__class)
-		return -EINVAL;
+	int rc = relay__obj_check(obj, "relay_disconnect_receiver");
+	if (rc < 0)
+		return rc;
 	cut_all(obj, true, true);
+	d6_grace();
 	return 0;
 }
 
@@ -421,10 +516,12 @@ int relay__disconnect_signal(relay_signal *sig, relay_object *sender)
 			relay__conn_ref(c);
 		pthread_mutex_unlock(l);
 		if (!c)
-			return 0;
+			break;
 		conn_unlink(c, true);
 		relay__conn_unref(c);
 	}
+	d6_grace();
+	return 0;
 }
 
 int relay__signal_set_ops(relay_signal *sig, relay_object *sender, const relay_payload_ops *ops)
@@ -433,6 +530,9 @@ int relay__signal_set_ops(relay_signal *sig, relay_object *sender, const relay_p
 		return -EINVAL;
 	if (ops && (!ops->copy) != (!ops->free))
 		return -EINVAL;   /* a copy without its free would leak */
+	int rc = relay__obj_check(sender, "relay_signal_set_ops");
+	if (rc < 0)
+		return rc;
 	pthread_mutex_t *l = relay__objlock(sender);
 	pthread_mutex_lock(l);
 	sig->relay__ops = ops;
@@ -440,20 +540,15 @@ int relay__signal_set_ops(relay_signal *sig, relay_object *sender, const relay_p
 	return 0;
 }
 
-void relay__conns_retarget_locked(relay_object *obj, struct relay__tdata *to)
-{
-	if (!obj->relay__ext)
-		return;
-	for (struct relay__conn *c = obj->relay__ext->incoming; c; c = c->in_next) {
-		if (to)
-			relay__tdata_ref(to);
-		struct relay__tdata *old = atomic_exchange(&c->rthread, to);
-		if (old)
-			relay__tdata_unref(old);   /* the mover holds another */
-	}
-}
-
 /* ---- emit ---- */
+
+/* One emission running in this thread (on its stack): destroying the
+ * sender from one of its slots stops it (as Qt). */
+struct relay__emission {
+	relay_object *sender;
+	bool aborted;
+	struct relay__emission *prev;
+};
 
 struct emission {
 	relay_object *sender;
@@ -461,6 +556,24 @@ struct emission {
 	size_t argsize;
 	const void *arg;
 };
+
+void relay__signal_abort_emissions(relay_object *obj)
+{
+	for (struct relay__emission *f = relay__tls.emission; f; f = f->prev)
+		if (f->sender == obj)
+			f->aborted = true;
+	if (relay__tls.sender == obj)
+		relay__tls.sender = NULL;
+}
+
+/* Counts a queued call that could not be made (copy hook failed, no
+ * memory) in the receiver's thread. */
+static void count_drop_for(struct relay__tdata *self, struct relay__conn *c)
+{
+	relay__section_enter(&self->grace);   /* the home record stays while we count */
+	relay__count_drop(relay__anchor_home(c->ranchor));
+	relay__section_leave(&self->grace);
+}
 
 /* A single-shot connection is taken by exactly one emit, which unlinks it
  * (keeping its life, so the event it queued is delivered). */
@@ -477,10 +590,20 @@ static inline bool take_single_shot(struct relay__conn *c)
 	return !(c->flags & RELAY_SINGLE_SHOT) || take_single_shot_slow(c);
 }
 
+/* A direct call, D6-checked. */
+static inline void call_direct(struct relay__tdata *self, struct relay__conn *c, const void *arg)
+{
+	int frame = relay__conn_enter_call(self, c);
+	if (frame < 0)
+		return;
+	relay__slot_call(c, arg);
+	relay__call_pop(&self->grace, c, frame);
+}
+
 static struct relay__event *make_slot_event(struct relay__conn *c, const struct emission *e,
 					    int *rc)
 {
-	struct relay__event *ev = relay__event_new(RELAY__EV_SLOT, e->argsize);
+	struct relay__event *ev = relay__event_new(RELAY__EV_SLOT, e->argsize, c->argalign);
 	if (!ev) {
 		*rc = -ENOMEM;
 		return NULL;
@@ -499,65 +622,72 @@ static struct relay__event *make_slot_event(struct relay__conn *c, const struct 
 	relay__conn_ref(c);
 	ev->conn = c;
 	ev->sender = e->sender;
-	ev->target = c->receiver;
 	return ev;
 }
 
-/* Payloads too big to sit in a ring record travel in a heap event. */
+/* Payloads too big (or too aligned) for a ring record travel in a heap
+ * event. */
 RELAY__NOINLINE static int emit_queued_heap(struct relay__conn *c, const struct emission *e)
 {
 	int rc = 0;
 	struct relay__event *ev = make_slot_event(c, e, &rc);
 	if (!ev) {
-		relay__conn_count_drop(c);
+		count_drop_for(e->self, c);
 		return rc;
 	}
-	rc = relay__post_to_object(c->receiver, ev, RELAY__POST_ALWAYS);
-	if (rc < 0) {   /* receiver gone or cut meanwhile */
-		relay__conn_count_drop(c);
+	rc = relay__post(c->ranchor, ev, RELAY__POST_ALWAYS, NULL);
+	if (rc < 0) {
+		count_drop_for(e->self, c);
 		relay__event_free(ev, rc);
 	}
-	return 0;
+	return rc == RELAY_ENOTRUNNING || rc == RELAY_ENOTDELIVERED ? 0 : rc;
 }
 
 /* The hot path: a record in the emitting thread's ring to the receiver's
- * thread, payload inline; no lock, no allocation in steady state. A
- * receiver destroyed or moved meanwhile is handled at delivery (dropped,
- * or forwarded). */
-/* Out of line: keeps the direct path's frame small. */
+ * thread, payload inline; no lock, no allocation in steady state. The
+ * copy hook runs first, outside the post's section (user code there
+ * could post, or block a mover). Out of line: keeps the direct path's
+ * frame small. */
 RELAY__NOINLINE static int emit_queued(struct relay__conn *c, const struct emission *e)
 {
-	if (e->argsize > RELAY__INLINE_MAX)
+	if (!atomic_load_explicit(&c->alive, memory_order_relaxed))
+		return 0;
+	if (relay__conn_heap_payload(c, e->argsize))
 		return emit_queued_heap(c, e);
-	if (!e->self)
-		return -ENOMEM;
-	relay__post_enter(&e->self->prod);
-	struct relay__tdata *t = atomic_load_explicit(&c->rthread, memory_order_acquire);
-	int rc = 0;
-	if (t && atomic_load_explicit(&t->state, memory_order_relaxed) != RELAY__T_GONE)
-		rc = relay__queue_post_slot(e->self, t, c, e->sender, e->argsize, e->arg,
-					    c->ops ? c->ops->copy : NULL);
-	else
-		rc = RELAY_ENOTRUNNING;   /* no thread will ever run it */
-	relay__post_leave(&e->self->prod);
-	if (rc < 0)
-		relay__conn_count_drop(c);
-	return rc == RELAY_ENOTRUNNING ? 0 : rc;
+	const void *arg = e->arg;
+	union { unsigned char bytes[RELAY__INLINE_MAX]; max_align_t align; } copy;
+	bool copied = e->argsize && c->ops && c->ops->copy;
+	if (copied) {
+		int rc = c->ops->copy(copy.bytes, arg);
+		if (rc < 0) {
+			count_drop_for(e->self, c);
+			return rc;
+		}
+		arg = copy.bytes;
+	}
+	int rc = relay__post_slot(e->self, c, e->sender, e->argsize, arg);
+	if (rc < 0 && copied)
+		c->ops->free(copy.bytes);   /* not queued: the copy is ours to free */
+	return rc == RELAY_ENOTRUNNING || rc == RELAY_ENOTDELIVERED ? 0 : rc;
 }
 
 RELAY__NOINLINE static int emit_blocking(struct relay__conn *c, const struct emission *e)
 {
 	char who[160];
-	if (atomic_load(&c->rthread) == e->self)
+	if (relay__anchor_home(c->ranchor) == e->self)
 		return relay__diag(RELAY_EDEADLOCK, "relay_emit: blocking connection to %s, which "
 				   "lives in the emitting thread: it would wait for itself; use a "
 				   "direct or queued connection",
 				   relay__describe(c->receiver, who, sizeof who));
 	int rc = 0;
 	struct relay__event *ev = make_slot_event(c, e, &rc);
-	if (!ev)
+	if (!ev) {
+		count_drop_for(e->self, c);
 		return rc;
-	rc = relay__post_blocking(c->receiver, ev, NULL);
+	}
+	rc = relay__post_blocking(c->ranchor, ev, NULL);
+	if (rc == -ENOMEM)
+		count_drop_for(e->self, c);
 	if (rc == RELAY_ENOTRUNNING)
 		return relay__diag(rc, "relay_emit: blocking connection to %s, whose thread runs no "
 				   "event loop; start it first or use a queued connection",
@@ -565,19 +695,22 @@ RELAY__NOINLINE static int emit_blocking(struct relay__conn *c, const struct emi
 	return rc;
 }
 
+static inline bool lives_here(const struct relay__conn *c, const struct relay__tdata *self)
+{
+	return !c->receiver ||
+	       atomic_load_explicit(&c->ranchor->home, memory_order_relaxed) == (uintptr_t)self;
+}
+
 RELAY__NOINLINE static int emit_one(struct relay__conn *c, const struct emission *e)
 {
 	relay_connection_type type = c->type;
 	if (type == RELAY_AUTO)   /* D1: decided now, by the receiver's thread */
-		type = (!c->receiver || atomic_load_explicit(&c->rthread, memory_order_relaxed) ==
-						e->self)
-			       ? RELAY_DIRECT
-			       : RELAY_QUEUED;
+		type = lives_here(c, e->self) ? RELAY_DIRECT : RELAY_QUEUED;
 	if (!take_single_shot(c))
 		return 0;
 	switch (type) {
 	case RELAY_DIRECT:
-		relay__conn_call(c, e->sender, e->arg);
+		call_direct(e->self, c, e->arg);
 		return 0;
 	case RELAY_QUEUED:
 		return emit_queued(c, e);
@@ -625,7 +758,8 @@ static void empty_graveyard(void)
 }
 
 /* The current snapshot of sig, taken into the cache. */
-RELAY__NOINLINE static struct relay__snap *cache_fill(relay_signal *sig, relay_object *sender, struct relay__snap **slot)
+RELAY__NOINLINE static struct relay__snap *cache_fill(relay_signal *sig, relay_object *sender,
+						      struct relay__snap **slot)
 {
 	pthread_mutex_t *l = relay__objlock(sender);
 	pthread_mutex_lock(l);
@@ -662,27 +796,31 @@ int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const v
 	if ((atomic_load_explicit(&sender->relay__flags, memory_order_relaxed) &
 	     RELAY__OBJ_BLOCKED) && sig != &sender->destroyed.relay__s)
 		return 0;
+	/* Adopt first: a thread relay cannot adopt takes nothing it could
+	 * not give back (it would have no exit hook). */
+	struct relay__tdata *self = relay__tdata_current();
+	if (!self)
+		return -ENOMEM;
 	struct relay__snap **slot = cache_slot(sig);
 	if (*slot != s && !(s = cache_fill(sig, sender, slot)))
 		return 0;
 
-	struct emission e = { sender, relay__tdata_current(), argsize, arg };
+	struct emission e = { sender, self, argsize, arg };
+	struct relay__emission frame = { sender, false, relay__tls.emission };
+	relay__tls.emission = &frame;
 	int first_err = 0;
 	emit_depth++;
 	/* relay_sender() for every direct slot of this emission; a nested
 	 * emission sets and restores its own. */
 	relay_object *prev = relay__set_sender(sender);
-	for (size_t i = 0; i < s->n; i++) {
+	for (size_t i = 0; i < s->n && !frame.aborted; i++) {
 		struct relay__conn *c = s->c[i];
-		if (!atomic_load_explicit(&c->alive, memory_order_acquire))
-			continue;
-		/* The common case inline: an AUTO connection to a receiver in
-		 * this thread (or a function without context) is a call (D1). */
 		int rc;
 		if (c->auto_plain) {
-			if (atomic_load_explicit(&c->rthread, memory_order_relaxed) == e.self ||
-			    !c->receiver) {
-				relay__slot_call(c, arg);
+			/* The common case inline: an AUTO connection to a receiver
+			 * in this thread (or a function without context) is a call. */
+			if (lives_here(c, self)) {
+				call_direct(self, c, arg);
 				continue;
 			}
 			rc = emit_queued(c, &e);   /* the other common case */
@@ -693,6 +831,7 @@ int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const v
 			first_err = rc;
 	}
 	relay__set_sender(prev);
+	relay__tls.emission = frame.prev;
 	if (--emit_depth == 0 && graveyard)
 		empty_graveyard();
 	return first_err;

@@ -5,56 +5,86 @@
  * knows: threads started with relay_thread_start, the main thread, and
  * foreign threads adopted on their first relay call (as Qt's
  * QAdoptedThread). It holds the thread's loop: event queue, poller,
- * timers. Records are reference counted because objects keep pointing at
- * the thread they live in after it stopped; the memory goes when the last
- * reference does.
+ * timers. Records are reference counted because objects (their anchors)
+ * keep pointing at the thread they live in after it stopped; the memory
+ * goes when the last reference does - the kernel resources (eventfd, epoll
+ * fd) as soon as the thread is gone.
  *
- * Lifecycle of a started thread: NEW -> STARTING (pthread_create) ->
- * RUNNING (started emitted, loop runs) -> FINISHING (deferred deletions,
- * finished emitted, deferred deletions again) -> FINISHED (restartable)
- * -> GONE (handle destroyed: what is still queued is drained).
+ * Lifecycle of a started thread: NEW -> STARTING (start) -> RUNNING
+ * (started emitted, loop runs) -> FINISHING (the loop returned: deferred
+ * deletions, finished, deletions again, the last scan) -> FINISHED
+ * (restartable; or straight back to STARTING when start() was called
+ * while it finished) -> GONE (handle destroyed: what is still queued is
+ * drained). State changes happen under the queue lock, so that quit,
+ * start and destroy decide on the state under the same lock.
+ *
+ * Who owns the loop (queue.h): the OS thread from before `started` until
+ * its finish is complete - "finished" is reported to waiters only after
+ * the last scan and after it let go, so a waiter's delete_later finds the
+ * loop free and serves it at once; then whoever serves the stopped loop.
  */
 #include "internal.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 _Thread_local struct relay__tls relay__tls RELAY__TLS_MODEL;
-static pthread_key_t exit_key;               /* adopted threads' end */
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static struct relay__tdata *main_record;     /* set once (init_once) */
 
-/* Threads started through relay_thread_create, for relay_main_run. */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool key_ready;                                 /* init_lock */
+static pthread_key_t exit_key;                         /* adopted threads' end */
+static struct relay__tdata *_Atomic main_record;       /* set once, when it worked */
+
+/* Threads made by relay_thread_create, for relay_main_run. */
 static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct relay__tdata *all_threads;     /* guarded by all_lock */
+static struct relay__tdata *all_threads;               /* guarded by all_lock */
 
 static void adopted_exit(void *arg);
-static struct relay__tdata *record_new(const char *name, bool adopted);
+static const relay_class adopted_class = { "relay_thread", NULL, 0 };
 
-static void init_once(void)
+/* ---- thread states, asked in one place ---- */
+
+bool relay__tstate_stopped(int st)
 {
-	pthread_key_create(&exit_key, adopted_exit);
-	main_record = record_new("main", true);
-	if (main_record) {
-		main_record->is_main = true;
-		main_record->os_tid = getpid();
-		main_record->pthread = pthread_self();  /* fixed below if not main */
-	}
+	return st == RELAY__T_FINISHED || st == RELAY__T_GONE;
+}
+
+bool relay__tstate_gone(int st)
+{
+	return st == RELAY__T_GONE;
+}
+
+bool relay__tstate_serves(struct relay__tdata *t)
+{
+	int st = relay__tstate(t);
+	if (t->adopted)
+		return st == RELAY__T_RUNNING &&
+		       (atomic_load(&t->loop_depth) > 0 || atomic_load(&t->pumps));
+	return st == RELAY__T_STARTING || st == RELAY__T_RUNNING;
+}
+
+static bool tstate_loops(int st)   /* its thread runs, or will run, its loop */
+{
+	return st == RELAY__T_STARTING || st == RELAY__T_RUNNING || st == RELAY__T_FINISHING;
+}
+
+struct relay__tdata *relay__obj_owner_thread(const relay_object *obj)
+{
+	struct relay__tdata *t = relay__obj_thread(obj);
+	return t && relay__tstate_gone(relay__tstate(t)) ? NULL : t;
+}
+
+static void set_state(struct relay__tdata *t, int st)
+{
+	pthread_mutex_lock(&t->q.lock);
+	atomic_store(&t->state, st);
+	pthread_mutex_unlock(&t->q.lock);
 }
 
 /* ---- records ---- */
-
-static void handle_init_adopted(relay_thread *h, struct relay__tdata *t)
-{
-	/* An adopted thread's handle lives in that thread but holds no
-	 * reference to it (it is part of the record). */
-	h->base.relay__class = &relay__thread_class;
-	atomic_init(&h->base.relay__thread, t);
-	atomic_init(&h->base.relay__flags, RELAY__OBJ_IS_THREAD);
-	h->relay__data = t;
-}
 
 int relay__tdata_init(struct relay__tdata *t)
 {
@@ -73,13 +103,38 @@ int relay__tdata_init(struct relay__tdata *t)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_mutex_init(&t->done_lock, NULL);
-	pthread_mutexattr_t ma;
-	pthread_mutexattr_init(&ma);
-	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
-	pthread_mutex_init(&t->foreign_lock, &ma);
-	pthread_mutexattr_destroy(&ma);
 	pthread_cond_init(&t->done_cond, &ca);
 	pthread_condattr_destroy(&ca);
+	return 0;
+}
+
+static void record_release(struct relay__tdata *t)
+{
+	relay__poll_close(t);
+	relay__queue_destroy(&t->q);
+	pthread_cond_destroy(&t->done_cond);
+	pthread_mutex_destroy(&t->done_lock);
+	relay__free(t);
+}
+
+/* An adopted thread's handle is part of its record; it lives in that
+ * thread (its anchor holds the record, until the handle is destroyed as
+ * the thread exits). */
+static int handle_init_adopted(struct relay__tdata *t)
+{
+	relay_thread *h = relay__calloc(sizeof *h);
+	if (!h)
+		return -ENOMEM;
+	struct relay__anchor *a = relay__anchor_new(&h->base, t);
+	if (!a) {
+		relay__free(h);
+		return -ENOMEM;
+	}
+	h->base.relay__class = &adopted_class;
+	atomic_init(&h->base.relay__anchor, a);
+	atomic_init(&h->base.relay__flags, RELAY__OBJ_IS_THREAD);
+	h->relay__data = t;
+	atomic_init(&t->handle, h);
 	return 0;
 }
 
@@ -95,32 +150,29 @@ static struct relay__tdata *record_new(const char *name, bool adopted)
 	snprintf(t->name, sizeof t->name, "%s", name ? name : "relay");
 	t->adopted = adopted;
 	if (adopted) {
-		relay_thread *h = relay__calloc(sizeof *h);
-		if (!h) {
-			relay__poll_close(t);
-			relay__queue_destroy(&t->q);
-			relay__free(t);
+		if (handle_init_adopted(t) < 0) {
+			record_release(t);
 			return NULL;
 		}
-		handle_init_adopted(h, t);
-		t->handle = h;
 		atomic_store(&t->state, RELAY__T_RUNNING);
+		relay__queue_own(&t->q);   /* its own, for life */
 	}
 	return t;
 }
 
 static void record_free(struct relay__tdata *t)
 {
-	relay__drain_on_teardown(t);
-	relay__timers_teardown(t);
-	relay__poll_close(t);
-	relay__queue_destroy(&t->q);
-	pthread_cond_destroy(&t->done_cond);
-	pthread_mutex_destroy(&t->done_lock);
-	pthread_mutex_destroy(&t->foreign_lock);
-	if (t->adopted)
-		relay__free(t->handle);
-	relay__free(t);
+	/* Nobody else refers to it: whatever is still queued goes now. */
+	if (!atomic_exchange(&t->drained, true)) {
+		struct relay__tdata *prev = relay__tls.serving;
+		relay__tls.serving = t;
+		relay__drain(t);
+		relay__tls.serving = prev;
+	}
+	relay_thread *h = atomic_load(&t->handle);
+	if (t->adopted && h)
+		relay__free(h);
+	record_release(t);
 }
 
 void relay__tdata_ref(struct relay__tdata *t)
@@ -135,10 +187,36 @@ void relay__tdata_unref(struct relay__tdata *t)
 		record_free(t);
 }
 
+/* The main record, made by the first relay call of the process; if that
+ * fails (no memory) the next call tries again, so the main thread stays
+ * the main thread. Nothing is allocated under the lock. */
+static struct relay__tdata *main_init(void)
+{
+	pthread_mutex_lock(&init_lock);
+	if (!key_ready)
+		key_ready = pthread_key_create(&exit_key, adopted_exit) == 0;
+	bool ready = key_ready;
+	pthread_mutex_unlock(&init_lock);
+	if (!ready)
+		return NULL;
+	struct relay__tdata *m = record_new("main", true);
+	if (!m)
+		return NULL;
+	m->is_main = true;
+	m->os_tid = getpid();
+	struct relay__tdata *expected = NULL;
+	if (!atomic_compare_exchange_strong(&main_record, &expected, m)) {
+		relay__tdata_unref(m);   /* another thread made it first */
+		return expected;
+	}
+	relay__grace_register(m);
+	return m;
+}
+
 struct relay__tdata *relay__tdata_main(void)
 {
-	pthread_once(&once, init_once);
-	return main_record;
+	struct relay__tdata *m = atomic_load_explicit(&main_record, memory_order_acquire);
+	return m ? m : main_init();
 }
 
 struct relay__tdata *relay__tdata_adopt(void)
@@ -146,7 +224,9 @@ struct relay__tdata *relay__tdata_adopt(void)
 	if (relay__tls.self)
 		return relay__tls.self;
 	struct relay__tdata *m = relay__tdata_main();
-	if (m && gettid() == getpid()) {
+	if (!m)
+		return NULL;
+	if (gettid() == getpid()) {
 		m->pthread = pthread_self();
 		relay__tls.self = m;
 		return m;
@@ -158,58 +238,67 @@ struct relay__tdata *relay__tdata_adopt(void)
 	t->pthread = pthread_self();
 	t->os_tid = gettid();
 	pthread_getname_np(pthread_self(), t->name, sizeof t->name);
+	if (pthread_setspecific(exit_key, t) != 0) {
+		relay__tdata_unref(t);   /* no exit hook: do not adopt */
+		return NULL;
+	}
+	relay__grace_register(t);
 	relay__tls.self = t;
-	pthread_setspecific(exit_key, t);
 	return t;
 }
 
-bool relay__tdata_serves(struct relay__tdata *t)
-{
-	int st = atomic_load(&t->state);
-	if (t->adopted)
-		return st == RELAY__T_RUNNING &&
-		       (atomic_load(&t->loop_depth) > 0 || atomic_load(&t->pumps));
-	return st == RELAY__T_STARTING || st == RELAY__T_RUNNING;
-}
-
-bool relay__tdata_loops(struct relay__tdata *t)
-{
-	int st = atomic_load(&t->state);
-	return st == RELAY__T_STARTING || st == RELAY__T_RUNNING || st == RELAY__T_FINISHING;
-}
-
-/* ---- the end of a thread ---- */
-
-static void set_state_locked_q(struct relay__tdata *t, int st)
-{
-	/* Under the queue lock: posters decide on the state under it too. */
-	pthread_mutex_lock(&t->q.lock);
-	atomic_store(&t->state, st);
-	pthread_mutex_unlock(&t->q.lock);
-}
+/* ---- the end of a run ---- */
 
 static void announce_done(struct relay__tdata *t)
 {
 	pthread_mutex_lock(&t->done_lock);
+	atomic_fetch_add(&t->runs_done, 1);
 	pthread_cond_broadcast(&t->done_cond);
 	pthread_mutex_unlock(&t->done_lock);
 }
 
-void relay__thread_finish(struct relay__tdata *t, bool emit_finished)
+/* FINISHING: its loop has returned; a quit from now on is for nobody. */
+static void begin_finish(struct relay__tdata *t)
 {
-	set_state_locked_q(t, RELAY__T_FINISHING);
-	relay__run_deferred_deletes(t);
-	if (emit_finished && t->handle) {
-		relay_emit(t->handle, finished);
-		relay__run_deferred_deletes(t);
+	pthread_mutex_lock(&t->q.lock);
+	atomic_store(&t->state, RELAY__T_FINISHING);
+	atomic_store(&t->exit_req, 0);
+	t->loop_quit_depth = 0;
+	pthread_mutex_unlock(&t->q.lock);
+}
+
+/* Deferred deletions, `finished`, deletions its slots asked for, then the
+ * last scan (blocking posters released: they decide against FINISHING,
+ * stored seq_cst above, with a seq_cst re-check after their commit).
+ * Returns true when start() asked for another run meanwhile. With
+ * `let_go`, the loop is let go before waiters are told, and served once
+ * more for requests left while this thread held it. */
+static bool thread_finish(struct relay__tdata *t, int code, bool let_go)
+{
+	begin_finish(t);
+	relay__run_deletes(t, true);
+	relay_thread *h = atomic_load(&t->handle);
+	if (h) {
+		t->scope++;
+		relay_emit(h, finished);
+		t->scope--;
+		relay__run_deletes(t, true);
 	}
-	set_state_locked_q(t, RELAY__T_FINISHED);
-	/* Pairs with relay__post_blocking's re-check after its commit: either
-	 * the scan below sees the event, or the poster sees FINISHED. */
-	relay__fence();
 	relay__release_blocking(t);
+	atomic_store(&t->interrupt, false);
+	atomic_store(&t->last_exit_code, code);
 	atomic_store(&t->pumps, false);
+	pthread_mutex_lock(&t->q.lock);
+	bool again = t->restart_pending;
+	t->restart_pending = false;
+	atomic_store(&t->state, again ? RELAY__T_STARTING : RELAY__T_FINISHED);
+	pthread_mutex_unlock(&t->q.lock);
+	if (!again && let_go)
+		relay__queue_disown(&t->q);
 	announce_done(t);
+	if (!again && let_go)
+		relay__loop_serve(t);
+	return again;
 }
 
 /* What the OS thread itself held: its rings to other threads (handed to
@@ -224,11 +313,21 @@ static void adopted_exit(void *arg)
 {
 	struct relay__tdata *t = arg;
 	relay__tls.self = t;   /* destructors may call relay */
-	relay__thread_finish(t, false);
+	thread_finish(t, 0, false);
+	/* Its handle goes with it: connections to and from it are cut. */
+	relay_thread *h = atomic_load(&t->handle);
+	relay__object_destroy_unchecked(&h->base);
 	thread_exit_cleanup(t);
-	set_state_locked_q(t, RELAY__T_GONE);
-	relay__drain_on_teardown(t);
+	set_state(t, RELAY__T_GONE);
 	announce_done(t);
+	if (!atomic_exchange(&t->drained, true)) {
+		relay__tls.serving = t;
+		relay__drain(t);
+		relay__tls.serving = NULL;
+	}
+	relay__queue_disown(&t->q);
+	relay__loop_serve(t);   /* what was left for it meanwhile */
+	relay__grace_unregister(t);
 	relay__tls.self = NULL;
 	relay__tdata_unref(t);
 }
@@ -239,12 +338,22 @@ static void *thread_main(void *arg)
 	relay__tls.self = t;
 	t->os_tid = gettid();
 	pthread_setname_np(pthread_self(), t->name);
-	set_state_locked_q(t, RELAY__T_RUNNING);
-	relay_emit(t->handle, started);
-	int code = relay__loop_run(t);
-	(void)code;
-	relay__thread_finish(t, true);
+	relay__grace_register(t);
+	/* A thread serving the stopped loop (running deletions of its objects)
+	 * finishes first: the loop has one owner at a time. */
+	while (!relay__queue_own(&t->q))
+		sched_yield();
+	do {
+		pthread_mutex_lock(&t->q.lock);
+		atomic_store(&t->state, RELAY__T_RUNNING);
+		pthread_mutex_unlock(&t->q.lock);
+		atomic_store(&t->interrupt, false);
+		t->scope++;
+		relay_emit(atomic_load(&t->handle), started);
+		t->scope--;
+	} while (thread_finish(t, relay__loop_run(t), true));
 	thread_exit_cleanup(t);
+	relay__grace_unregister(t);
 	relay__tls.self = NULL;
 	relay__tdata_unref(t);   /* the running thread's reference */
 	return NULL;
@@ -268,10 +377,10 @@ static void thread_finalize(relay_object *obj)
 		}
 	}
 	pthread_mutex_unlock(&all_lock);
-	set_state_locked_q(t, RELAY__T_GONE);
-	relay__drain_on_teardown(t);
-	t->handle = NULL;
+	set_state(t, RELAY__T_GONE);
+	atomic_store(&t->handle, NULL);
 	announce_done(t);
+	relay__loop_serve(t);   /* the drain, here or by the thread serving it */
 	relay__tdata_unref(t);
 }
 
@@ -287,9 +396,13 @@ int relay__thread_check_destroy(relay_object *obj)
 				   "relay owns its handle; let the thread exit instead", t->name);
 	/* A FINISHING thread has quit: its finalizer's join returns as soon as
 	 * the thread has run its last deferred deletions (so the Qt idiom
-	 * finished -> deleteLater on the handle works). */
+	 * finished -> deleteLater on the handle works) - unless a restart was
+	 * asked for. */
+	pthread_mutex_lock(&t->q.lock);
 	int st = atomic_load(&t->state);
-	if (st == RELAY__T_STARTING || st == RELAY__T_RUNNING)
+	bool again = t->restart_pending;
+	pthread_mutex_unlock(&t->q.lock);
+	if (st == RELAY__T_STARTING || st == RELAY__T_RUNNING || again)
 		return relay__diag(RELAY_ERUNNING,
 				   "relay_thread_destroy: thread '%s' is still running (handle %s); "
 				   "call relay_thread_stop() (quit + wait) first",
@@ -313,7 +426,7 @@ int relay_thread_create(const char *name, relay_object *parent, relay_thread **o
 	}
 	atomic_fetch_or(&h->base.relay__flags, RELAY__OBJ_IS_THREAD);
 	h->relay__data = t;
-	t->handle = h;
+	atomic_store(&t->handle, h);
 	pthread_mutex_lock(&all_lock);
 	t->next_all = all_threads;
 	all_threads = t;
@@ -337,29 +450,60 @@ static int check_handle_owner(relay_thread *h, const char *what)
 	return 0;
 }
 
+/* Under the queue lock: what start() does with the state it finds. */
+enum start_plan { START_NOW, START_AFTER_FINISH, START_REFUSED };
+
+static enum start_plan plan_start(struct relay__tdata *t, int *was)
+{
+	pthread_mutex_lock(&t->q.lock);
+	int st = *was = atomic_load(&t->state);
+	enum start_plan plan = START_REFUSED;
+	if (st == RELAY__T_FINISHING) {
+		t->restart_pending = true;   /* it starts again when its finish is done */
+		plan = START_AFTER_FINISH;
+	} else if (st == RELAY__T_NEW || st == RELAY__T_FINISHED) {
+		atomic_store(&t->state, RELAY__T_STARTING);
+		plan = START_NOW;
+	}
+	pthread_mutex_unlock(&t->q.lock);
+	return plan;
+}
+
 int relay_thread_start(relay_thread *h)
 {
 	struct relay__tdata *t = data_of(h);
 	if (!t)
 		return -EINVAL;
-	if (t->adopted)
-		return -EINVAL;
-	int rc = check_handle_owner(h, "relay_thread_start");
+	int rc = relay__obj_check(&h->base, "relay_thread_start");
 	if (rc < 0)
 		return rc;
-	int st = atomic_load(&t->state);
-	if (st != RELAY__T_NEW && st != RELAY__T_FINISHED)
-		return RELAY_ERUNNING;
+	if (t->adopted)
+		return relay__diag(-EINVAL, "relay_thread_start: thread '%s' was adopted and "
+				   "runs already; start threads made with relay_thread_create", t->name);
+	rc = check_handle_owner(h, "relay_thread_start");
+	if (rc < 0)
+		return rc;
+	int was;
+	switch (plan_start(t, &was)) {
+	case START_AFTER_FINISH:
+		atomic_store(&t->interrupt, false);
+		return 0;
+	case START_REFUSED:
+		return relay__diag(RELAY_ERUNNING, "relay_thread_start: thread '%s' is already "
+				   "running; stop it (relay_thread_stop) before starting it again",
+				   t->name);
+	default:
+		break;
+	}
 	if (t->joinable) {   /* a restart: reap the previous run */
 		pthread_join(t->pthread, NULL);
 		t->joinable = false;
 	}
 	atomic_store(&t->interrupt, false);
-	set_state_locked_q(t, RELAY__T_STARTING);
 	relay__tdata_ref(t);
 	rc = pthread_create(&t->pthread, NULL, thread_main, t);
 	if (rc != 0) {
-		set_state_locked_q(t, st);
+		set_state(t, was);
 		relay__tdata_unref(t);
 		return rc == EAGAIN ? -EAGAIN : -rc;
 	}
@@ -367,24 +511,28 @@ int relay_thread_start(relay_thread *h)
 	return 0;
 }
 
+/* Asks every loop of t to return with `code`, unless its loop has already
+ * returned (a quit that comes before the loop runs is kept for it). */
+static void request_exit(struct relay__tdata *t, int code)
+{
+	relay__tdata_ref(t);   /* an adopted thread may exit as soon as it is set */
+	pthread_mutex_lock(&t->q.lock);
+	int st = atomic_load(&t->state);
+	bool take = st == RELAY__T_NEW || st == RELAY__T_STARTING || st == RELAY__T_RUNNING;
+	if (take)   /* seq_cst: the waker's half of the wake-up handshake */
+		atomic_store(&t->exit_req, RELAY__EXIT_PENDING | (uint32_t)code);
+	pthread_mutex_unlock(&t->q.lock);
+	if (take)
+		relay__loop_wake(t);
+	relay__tdata_unref(t);
+}
+
 int relay_thread_exit(relay_thread *h, int code)
 {
 	struct relay__tdata *t = data_of(h);
-	if (!t)
+	if (!t || code < 0)
 		return -EINVAL;
-	/* A thread that has finished has no loop to quit: a quit now must not
-	 * end its next run (a quit before the first start is kept, T2). */
-	int st = atomic_load(&t->state);
-	if (st == RELAY__T_FINISHED || st == RELAY__T_GONE)
-		return 0;
-	/* The loop may return, and an adopted thread exit and free its record,
-	 * as soon as the flag is set: hold the record while waking it. */
-	relay__tdata_ref(t);
-	atomic_store(&t->exit_code, code);
-	/* Set before the wake-up's check: see relay__queue_prepare_sleep. */
-	atomic_store(&t->exit_pending, true);
-	relay__loop_wake(t);
-	relay__tdata_unref(t);
+	request_exit(t, code);
 	return 0;
 }
 
@@ -393,10 +541,13 @@ int relay_thread_quit(relay_thread *h)
 	return relay_thread_exit(h, 0);
 }
 
-static bool is_done(struct relay__tdata *t)
+/* Done: never started, or stopped, or the run current when the wait began
+ * has finished (it may have been started again straight away). */
+static bool run_done(struct relay__tdata *t, uint_fast64_t runs0)
 {
 	int st = atomic_load(&t->state);
-	return st == RELAY__T_NEW || st == RELAY__T_FINISHED || st == RELAY__T_GONE;
+	return st == RELAY__T_NEW || relay__tstate_stopped(st) ||
+	       atomic_load(&t->runs_done) != runs0;
 }
 
 static int wait_record(struct relay__tdata *t, int timeout_ms)
@@ -413,11 +564,12 @@ static int wait_record(struct relay__tdata *t, int timeout_ms)
 	}
 	int rc = 0;
 	pthread_mutex_lock(&t->done_lock);
-	while (!is_done(t) && rc == 0) {
+	uint_fast64_t runs0 = atomic_load(&t->runs_done);
+	while (!run_done(t, runs0) && rc == 0) {
 		if (timeout_ms < 0)
 			pthread_cond_wait(&t->done_cond, &t->done_lock);
 		else if (pthread_cond_timedwait(&t->done_cond, &t->done_lock, &deadline) == ETIMEDOUT)
-			rc = is_done(t) ? 0 : -ETIMEDOUT;
+			rc = run_done(t, runs0) ? 0 : -ETIMEDOUT;
 	}
 	pthread_mutex_unlock(&t->done_lock);
 	return rc;
@@ -440,6 +592,15 @@ int relay_thread_stop(relay_thread *h, int timeout_ms)
 	if (rc < 0)
 		return rc;
 	return relay_thread_wait(h, timeout_ms);
+}
+
+int relay_thread_exit_code(const relay_thread *h, int *code)
+{
+	struct relay__tdata *t = data_of(h);
+	if (!t || !code)
+		return -EINVAL;
+	*code = atomic_load(&t->last_exit_code);
+	return 0;
 }
 
 int relay_thread_destroy(relay_thread *h)
@@ -475,8 +636,8 @@ bool relay_thread_is_running(const relay_thread *h)
 	struct relay__tdata *t = data_of(h);
 	if (!t)
 		return false;
-	int st = atomic_load(&t->state);
-	return st == RELAY__T_STARTING || st == RELAY__T_RUNNING || st == RELAY__T_FINISHING;
+	int st = relay__tstate(t);
+	return st == RELAY__T_STARTING || st == RELAY__T_RUNNING;
 }
 
 bool relay_thread_is_finished(const relay_thread *h)
@@ -484,25 +645,26 @@ bool relay_thread_is_finished(const relay_thread *h)
 	struct relay__tdata *t = data_of(h);
 	if (!t)
 		return false;
-	int st = atomic_load(&t->state);
-	return st == RELAY__T_FINISHED || st == RELAY__T_GONE;
+	int st = relay__tstate(t);
+	return st == RELAY__T_FINISHING || relay__tstate_stopped(st);
 }
 
 relay_thread *relay_thread_current(void)
 {
 	struct relay__tdata *t = relay__tdata_current();
-	return t ? t->handle : NULL;
+	return t ? atomic_load(&t->handle) : NULL;
 }
 
 relay_thread *relay_thread_main(void)
 {
 	struct relay__tdata *t = relay__tdata_main();
-	return t ? t->handle : NULL;
+	return t ? atomic_load(&t->handle) : NULL;
 }
 
 bool relay_is_main_thread(void)
 {
-	return relay__tdata_current() == relay__tdata_main();
+	struct relay__tdata *t = relay__tdata_current();
+	return t && t == relay__tdata_main();
 }
 
 int relay_thread_name(const relay_thread *h, char *buf, size_t size)
@@ -523,6 +685,7 @@ int relay_thread_stats(const relay_thread *h, relay_loop_stats *out)
 		      relay__queue_ring_posts(t);
 	out->delivered = atomic_load_explicit(&t->delivered, memory_order_relaxed);
 	out->dropped = atomic_load_explicit(&t->dropped, memory_order_relaxed);
+	out->moved = atomic_load_explicit(&t->moved, memory_order_relaxed);
 	out->wakeups = atomic_load_explicit(&t->wakeups, memory_order_relaxed);
 	out->passes = atomic_load_explicit(&t->passes, memory_order_relaxed);
 	out->timers_fired = atomic_load_explicit(&t->timers_fired, memory_order_relaxed);
@@ -548,8 +711,13 @@ int relay_main_exit(int code)
 
 static bool is_live(struct relay__tdata *t)
 {
-	int st = atomic_load(&t->state);
-	return st == RELAY__T_STARTING || st == RELAY__T_RUNNING || st == RELAY__T_FINISHING;
+	return tstate_loops(relay__tstate(t));
+}
+
+static void name_straggler(struct relay__tdata *t, int timeout_ms)
+{
+	relay__diag(-ETIMEDOUT, "relay_main_run: thread '%s' did not stop within %d ms; "
+		    "its loop may be blocked in a slot", t->name, timeout_ms);
 }
 
 /* Out of memory: one live thread at a time (each quit, then waited for). */
@@ -559,19 +727,57 @@ static void stop_all_threads_slowly(int timeout_ms)
 		struct relay__tdata *found = NULL;
 		pthread_mutex_lock(&all_lock);
 		for (struct relay__tdata *t = all_threads; t && !found; t = t->next_all)
-			if (is_live(t) && !atomic_load(&t->exit_pending))
+			if (is_live(t) && !(atomic_load(&t->exit_req) & RELAY__EXIT_PENDING))
 				found = t;
 		if (found)
 			relay__tdata_ref(found);
 		pthread_mutex_unlock(&all_lock);
 		if (!found)
 			return;
-		atomic_store(&found->exit_pending, true);
-		relay__loop_wake(found);
+		request_exit(found, 0);
 		if (wait_record(found, timeout_ms) < 0)
-			relay__diag(-ETIMEDOUT, "relay_main_run: thread '%s' did not stop within "
-				    "%d ms; its loop may be blocked in a slot", found->name, timeout_ms);
+			name_straggler(found, timeout_ms);
 		relay__tdata_unref(found);
+	}
+}
+
+/* The records of the live threads, referenced; *n of them. The array is
+ * allocated before the list lock is taken (no allocator under a lock). */
+static struct relay__tdata **live_threads(size_t *n)
+{
+	*n = 0;
+	for (;;) {
+		size_t cap = 0;
+		pthread_mutex_lock(&all_lock);
+		for (struct relay__tdata *t = all_threads; t; t = t->next_all)
+			cap++;
+		pthread_mutex_unlock(&all_lock);
+		if (cap == 0)
+			return NULL;
+		struct relay__tdata **live = relay__alloc(cap * sizeof *live);
+		if (!live)
+			return NULL;
+		size_t count = 0;
+		bool fits = true;
+		pthread_mutex_lock(&all_lock);
+		for (struct relay__tdata *t = all_threads; t && fits; t = t->next_all) {
+			if (!is_live(t))
+				continue;
+			if (count == cap) {
+				fits = false;
+				break;
+			}
+			relay__tdata_ref(t);
+			live[count++] = t;
+		}
+		pthread_mutex_unlock(&all_lock);
+		if (fits) {
+			*n = count;
+			return live;
+		}
+		while (count)
+			relay__tdata_unref(live[--count]);
+		relay__free(live);   /* the list grew meanwhile: again */
 	}
 }
 
@@ -579,33 +785,17 @@ static void stop_all_threads_slowly(int timeout_ms)
  * do not stop instead of hanging on them. */
 static void stop_all_threads(int timeout_ms)
 {
-	size_t n = 0, cap = 0;
-	struct relay__tdata **live = NULL;
-	pthread_mutex_lock(&all_lock);
-	for (struct relay__tdata *t = all_threads; t; t = t->next_all)
-		cap++;
-	/* Allocated under the lock so the count holds; without memory, the
-	 * threads are quit and waited for one by one below. */
-	live = cap ? relay__alloc(cap * sizeof *live) : NULL;
-	for (struct relay__tdata *t = all_threads; t && live; t = t->next_all) {
-		if (is_live(t)) {
-			relay__tdata_ref(t);
-			live[n++] = t;
-		}
-	}
-	pthread_mutex_unlock(&all_lock);
-	if (cap && !live) {
+	size_t n;
+	struct relay__tdata **live = live_threads(&n);
+	if (!live) {
 		stop_all_threads_slowly(timeout_ms);
 		return;
 	}
-	for (size_t i = 0; i < n; i++) {
-		atomic_store(&live[i]->exit_pending, true);
-		relay__loop_wake(live[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		request_exit(live[i], 0);
 	for (size_t i = 0; i < n; i++) {
 		if (wait_record(live[i], timeout_ms) < 0)
-			relay__diag(-ETIMEDOUT, "relay_main_run: thread '%s' did not stop within "
-				    "%d ms; its loop may be blocked in a slot", live[i]->name, timeout_ms);
+			name_straggler(live[i], timeout_ms);
 		relay__tdata_unref(live[i]);
 	}
 	relay__free(live);
@@ -623,6 +813,6 @@ int relay_main_run(int timeout_ms)
 	int code = relay__loop_run(self);
 	stop_all_threads(timeout_ms < 0 ? 5000 : timeout_ms);
 	relay_process_events();        /* what the stopping threads sent back */
-	relay__run_deferred_deletes(self);
+	relay__run_deletes(self, true);
 	return code;
 }

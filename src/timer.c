@@ -4,9 +4,16 @@
  * monotonic clock.
  *
  * Rules (Qt's): a timer is started and stopped only in its own thread
- * (refused otherwise: the heap belongs to that thread and is not locked);
- * when its object moves, it is taken out of the old thread's heap and an
- * arm event is queued to the new thread, which keeps its deadline.
+ * (refused otherwise: the heap belongs to that thread's loop and is not
+ * locked); it is never fired again while its timeout is being delivered
+ * (a slot that runs a nested pass does not re-enter itself); when its
+ * object moves, move_to_thread takes it out of the old heap and the new
+ * thread arms it, keeping its deadline. Arming never allocates (the heap
+ * is intrusive), so it never fails.
+ *
+ * A single shot is armed in its receiver's thread and listed on the
+ * receiver's anchor (shots): destroying the receiver frees it at once, and
+ * moving the receiver carries it along.
  */
 #include "internal.h"
 
@@ -16,12 +23,10 @@
 
 /* ---- arming ---- */
 
-static int arm(struct relay__tdata *self, struct relay__timerdata *td)
+static void arm(struct relay__tdata *self, struct relay__timerdata *td)
 {
-	int rc = relay__heap_push(&self->timers, td);
-	if (rc == 0)
-		td->armed_in = self;
-	return rc;
+	relay__heap_push(&self->timers, td);
+	td->armed_in = self;
 }
 
 static void disarm(struct relay__timerdata *td)
@@ -32,51 +37,92 @@ static void disarm(struct relay__timerdata *td)
 	}
 }
 
+static void shot_link(struct relay__timerdata *td)
+{
+	struct relay__anchor *a = td->anchor;
+	td->shot_prev = NULL;
+	td->shot_next = a->shots;
+	if (a->shots)
+		a->shots->shot_prev = td;
+	a->shots = td;
+}
+
+static void shot_unlink(struct relay__timerdata *td)
+{
+	struct relay__anchor *a = td->anchor;
+	if (td->shot_prev)
+		td->shot_prev->shot_next = td->shot_next;
+	else if (a->shots == td)
+		a->shots = td->shot_next;
+	if (td->shot_next)
+		td->shot_next->shot_prev = td->shot_prev;
+	td->shot_prev = td->shot_next = NULL;
+}
+
+/* A single shot armed in its receiver's thread (the caller, its owner). */
+static void arm_shot(struct relay__tdata *self, struct relay__timerdata *td)
+{
+	arm(self, td);
+	shot_link(td);
+}
+
 void relay__single_shot_free(struct relay__timerdata *td)
 {
-	relay__weak_release(td->weak);
+	relay__anchor_unref(td->anchor);
 	relay__free(td);
+}
+
+void relay__shots_cancel(struct relay__anchor *a)
+{
+	while (a->shots) {
+		struct relay__timerdata *td = a->shots;
+		shot_unlink(td);
+		disarm(td);
+		relay__single_shot_free(td);
+	}
 }
 
 /* ---- firing ---- */
 
+/* A repeating timer is re-armed *after* its timeout was delivered, so a
+ * slot that runs a nested pass never re-enters it (Qt's rule); its next
+ * deadline is set before, strictly after this pass's `now`, so a zero
+ * interval cannot fire twice in one pass. Missed ticks are not replayed
+ * (as Qt): the next is one interval on. The slot may stop, restart, move
+ * or destroy the timer: then it is not re-armed here. */
 static void fire_timer(struct relay__tdata *self, struct relay__timerdata *td, uint64_t now)
 {
 	relay_timer *t = td->owner;
-	if (atomic_load(&td->single_shot)) {
-		atomic_store(&td->active, false);
-	} else {
-		/* Re-arm before emitting: the slot may stop or destroy it. Missed
-		 * ticks are not replayed (as Qt): the next is one interval on. */
+	bool repeat = !atomic_load(&td->single_shot);
+	if (repeat) {
 		uint64_t iv = (uint64_t)atomic_load(&td->interval_ms) * NS_PER_MS;
 		td->deadline_ns += iv;
 		if (td->deadline_ns <= now)
-			td->deadline_ns = now + iv;
-		if (arm(self, td) < 0)
-			atomic_store(&td->active, false);
+			td->deadline_ns = now + (iv ? iv : 1);
+	} else {
+		atomic_store(&td->active, false);
 	}
+	/* The slot may destroy the timer (freeing td): its anchor tells. */
+	struct relay__anchor *a = relay__obj_anchor(&t->base);
+	relay__anchor_ref(a);
+	self->scope++;
 	relay_emit(t, timeout);
+	self->scope--;
+	if (repeat && relay__anchor_obj(a) && relay__anchor_home(a) == self &&
+	    atomic_load(&td->active) && !td->armed_in)
+		arm(self, td);
+	relay__anchor_unref(a);
 }
 
 static void fire_single_shot(struct relay__tdata *self, struct relay__timerdata *td)
 {
-	relay_object *obj = atomic_load(&td->weak->obj);
-	if (obj && relay__obj_thread(obj) != self) {
-		/* The receiver moved since: fire in its new thread. */
-		struct relay__event *ev = relay__event_new(RELAY__EV_SINGLE_SHOT, 0);
-		if (ev) {
-			ev->u.timer = td;
-			ev->target = obj;
-			if (relay__post_to_object(obj, ev, RELAY__POST_ALWAYS) == 0)
-				return;
-			relay__free(ev);
-		}
-		relay__single_shot_free(td);
-		return;
-	}
-	if (obj) {
+	shot_unlink(td);
+	relay_object *obj = relay__anchor_obj(td->anchor);
+	if (obj && relay__anchor_home(td->anchor) == self) {
 		relay_object *prev = relay__set_sender(NULL);
+		self->scope++;
 		((void (*)(void *))td->slot)(obj);
+		self->scope--;
 		relay__set_sender(prev);
 	}
 	relay__single_shot_free(td);
@@ -85,13 +131,11 @@ static void fire_single_shot(struct relay__tdata *self, struct relay__timerdata 
 int relay__timers_run(struct relay__tdata *self, uint64_t now)
 {
 	struct relay__timerheap *h = &self->timers;
-	uint64_t round = ++h->round;
 	int n = 0;
 	struct relay__timerdata *td;
-	while ((td = relay__heap_top(h)) != NULL && td->deadline_ns <= now && td->round != round) {
+	while ((td = relay__heap_top(h)) != NULL && td->deadline_ns <= now) {
 		relay__heap_remove(h, td);
 		td->armed_in = NULL;
-		td->round = round;
 		n++;
 		atomic_fetch_add_explicit(&self->timers_fired, 1, memory_order_relaxed);
 		if (td->owner)
@@ -143,7 +187,6 @@ int relay_timer_create(relay_object *parent, relay_timer **out)
 		return rc;
 	}
 	td->owner = t;
-	td->heap_index = (size_t)-1;
 	t->relay__data = td;
 	atomic_fetch_or(&t->base.relay__flags, RELAY__OBJ_IS_TIMER);
 	*out = t;
@@ -152,7 +195,10 @@ int relay_timer_create(relay_object *parent, relay_timer **out)
 
 static int check_timer_thread(relay_timer *t, const char *what)
 {
-	if (!t || !t->relay__data)
+	int rc = relay__obj_check(t ? &t->base : NULL, what);
+	if (rc < 0)
+		return rc;
+	if (!t->relay__data)
 		return -EINVAL;
 	if (relay__tdata_is_current(relay__obj_thread(&t->base)))
 		return 0;
@@ -172,9 +218,9 @@ int relay_timer_start(relay_timer *t, int ms)
 		atomic_store(&td->interval_ms, ms);
 	disarm(td);
 	td->deadline_ns = relay__now_ns() + (uint64_t)atomic_load(&td->interval_ms) * NS_PER_MS;
-	rc = arm(relay__obj_thread(&t->base), td);
-	atomic_store(&td->active, rc == 0);
-	return rc;
+	arm(relay__obj_thread(&t->base), td);
+	atomic_store(&td->active, true);
+	return 0;
 }
 
 int relay_timer_stop(relay_timer *t)
@@ -223,101 +269,102 @@ int relay_timer_interval(const relay_timer *t)
 
 /* ---- following a moved object ---- */
 
-static void move_one(relay_timer *t, struct relay__tdata *to)
+static void take_one(relay_object *obj, struct relay__tdata *from,
+		     struct relay__timerdata **list)
 {
-	struct relay__timerdata *td = t->relay__data;
-	if (!td || !atomic_load(&td->active))
-		return;
-	disarm(td);
-	if (!to)
-		return;   /* no thread: re-armed when it gets one */
-	struct relay__event *ev = relay__event_new(RELAY__EV_TIMER_ARM, 0);
-	if (ev && (ev->weak = relay__weak_acquire(&t->base)) != NULL) {
-		ev->u.timer = td;
-		ev->target = &t->base;
-		if (relay__post_to_object(&t->base, ev, RELAY__POST_ALWAYS) == 0)
-			return;
-		relay__event_free(ev, 0);
-	} else if (ev) {
-		relay__free(ev);
+	if (atomic_load(&obj->relay__flags) & RELAY__OBJ_IS_TIMER) {
+		struct relay__timerdata *td = ((relay_timer *)obj)->relay__data;
+		/* Active: armed in the old thread, or unarmed for lack of one. */
+		if (td && atomic_load(&td->active) && (td->armed_in == from || !td->armed_in)) {
+			disarm(td);
+			td->move_next = *list;
+			*list = td;
+		}
 	}
-	atomic_store(&td->active, false);   /* out of memory: it stops */
-}
-
-static void move_tree(relay_object *obj, struct relay__tdata *to)
-{
-	if (atomic_load(&obj->relay__flags) & RELAY__OBJ_IS_TIMER)
-		move_one((relay_timer *)obj, to);
+	struct relay__anchor *a = relay__obj_anchor(obj);
+	while (a && a->shots) {
+		struct relay__timerdata *td = a->shots;
+		shot_unlink(td);
+		disarm(td);
+		td->move_next = *list;
+		*list = td;
+	}
 	for (relay_object *c = obj->relay__first_child; c; c = c->relay__next_sibling)
-		move_tree(c, to);
+		take_one(c, from, list);
 }
 
-void relay__timers_move(relay_object *obj, struct relay__tdata *to)
+struct relay__timerdata *relay__timers_take_tree(struct relay__tdata *from, relay_object *root)
 {
-	move_tree(obj, to);
+	struct relay__timerdata *list = NULL;
+	take_one(root, from, &list);
+	return list;
 }
 
-void relay__timer_arm_event(struct relay__tdata *self, struct relay__event *ev)
+void relay__timers_arm_list(struct relay__tdata *self, struct relay__timerdata *list)
 {
-	relay_object *obj = ev->weak ? atomic_load(&ev->weak->obj) : NULL;
-	/* The timer may have been destroyed, stopped, or moved on again. */
-	if (obj && relay__obj_thread(obj) == self) {
-		struct relay__timerdata *td = ev->u.timer;
-		if (atomic_load(&td->active) && !td->armed_in && arm(self, td) < 0)
-			atomic_store(&td->active, false);
-	} else if (obj) {
-		ev->next = NULL;
-		if (relay__post_to_object(obj, ev, RELAY__POST_ALWAYS) == 0)
-			return;
+	while (list) {
+		struct relay__timerdata *td = list;
+		list = td->move_next;
+		td->move_next = NULL;
+		if (td->owner) {
+			/* Stopped or destroyed meanwhile? Only its own thread does
+			 * either, and it is this one now. */
+			if (atomic_load(&td->active) && !td->armed_in)
+				arm(self, td);
+		} else if (relay__anchor_obj(td->anchor) &&
+			   relay__anchor_home(td->anchor) == self) {
+			arm_shot(self, td);
+		} else {
+			relay__single_shot_free(td);   /* receiver gone: skipped */
+		}
 	}
-	relay__event_free(ev, 0);
 }
 
 /* ---- single shots ---- */
 
 void relay__single_shot_event(struct relay__tdata *self, struct relay__event *ev)
 {
-	struct relay__timerdata *td = ev->u.timer;
-	ev->u.timer = NULL;
-	relay_object *obj = atomic_load(&td->weak->obj);
-	if (obj && arm(self, td) == 0) {
-		relay__event_free(ev, 0);
-		return;
-	}
+	struct relay__timerdata *td = ev->u.shot;
+	ev->u.shot = NULL;
+	relay__timers_arm_list(self, td);   /* arms it, or frees it if the receiver went */
+	atomic_fetch_add_explicit(&self->delivered, 1, memory_order_relaxed);
 	relay__event_free(ev, 0);
-	relay__single_shot_free(td);   /* receiver gone (skipped) or no memory */
 }
 
 int relay__single_shot(int ms, relay_object *receiver, relay_slot_fn slot)
 {
-	if (!receiver || !slot || ms < 0 || !receiver->relay__class)
+	if (!slot || ms < 0)
 		return -EINVAL;
+	int rc = relay__obj_check(receiver, "relay_single_shot");
+	if (rc < 0)
+		return rc;
+	struct relay__tdata *self = relay__tdata_current();
+	if (!self)
+		return -ENOMEM;
 	struct relay__timerdata *td = relay__calloc(sizeof *td);
 	if (!td)
 		return -ENOMEM;
-	td->heap_index = (size_t)-1;
 	td->slot = slot;
 	td->deadline_ns = relay__now_ns() + (uint64_t)ms * NS_PER_MS;
-	if (!(td->weak = relay__weak_acquire(receiver))) {
-		relay__free(td);
-		return -ENOMEM;
+	td->anchor = relay__obj_anchor(receiver);
+	relay__anchor_ref(td->anchor);
+	if (relay__anchor_home(td->anchor) == self) {
+		arm_shot(self, td);
+		return 0;
 	}
-	struct relay__tdata *self = relay__tdata_current();
-	if (self && relay__obj_thread(receiver) == self)
-		return arm(self, td) == 0 ? 0 : (relay__single_shot_free(td), -ENOMEM);
-	/* Arm it in the receiver's thread: the heap is that thread's. */
-	struct relay__event *ev = relay__event_new(RELAY__EV_SINGLE_SHOT, 0);
+	/* Armed in the receiver's thread: the heap is that thread's. */
+	struct relay__event *ev = relay__event_new(RELAY__EV_SINGLE_SHOT, 0, 0);
 	if (!ev) {
 		relay__single_shot_free(td);
 		return -ENOMEM;
 	}
-	ev->u.timer = td;
-	ev->target = receiver;
-	int rc = relay__post_to_object(receiver, ev, RELAY__POST_ALWAYS);
+	ev->u.shot = td;
+	ev->anchor = td->anchor;
+	relay__anchor_ref(ev->anchor);
+	rc = relay__post(ev->anchor, ev, RELAY__POST_ALWAYS, NULL);
 	if (rc < 0) {
-		relay__free(ev);
-		relay__single_shot_free(td);
-		return rc == RELAY_ENOTDELIVERED ? 0 : rc;
+		relay__event_free(ev, rc);   /* frees td too */
+		return rc == RELAY_ENOTDELIVERED ? RELAY_EDESTROYED : rc;
 	}
 	return 0;
 }
@@ -325,12 +372,13 @@ int relay__single_shot(int ms, relay_object *receiver, relay_slot_fn slot)
 void relay__timers_teardown(struct relay__tdata *t)
 {
 	struct relay__timerheap *h = &t->timers;
-	while (h->count) {
-		struct relay__timerdata *td = h->items[h->count - 1];
+	struct relay__timerdata *td;
+	while ((td = relay__heap_top(h)) != NULL) {
 		relay__heap_remove(h, td);
 		td->armed_in = NULL;
-		if (!td->owner)
+		if (!td->owner) {
+			shot_unlink(td);
 			relay__single_shot_free(td);   /* its thread is gone: skipped */
+		}
 	}
-	relay__heap_free(h);
 }

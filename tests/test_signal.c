@@ -2668,9 +2668,9 @@ static void test_null_arguments_einval(void **state)
 	assert_int_equal(relay_connect(s, sig, nullr, on_sig), -EINVAL);
 	assert_int_equal(relay_connect(s, sig, r, nullslot), -EINVAL);
 	assert_int_equal(relay_connect_func(s, sig, nullfn, NULL), -EINVAL);
-	assert_int_equal(relay__connect(NULL, &s->base, sizeof(int), &r->base,
+	assert_int_equal(relay__connect(NULL, &s->base, sizeof(int), _Alignof(int), &r->base,
 					(relay_slot_fn)on_sig, NULL, 2, RELAY_AUTO, 0u, NULL), -EINVAL);
-	assert_int_equal(relay__connect(&s->sig.relay__s, NULL, sizeof(int), &r->base,
+	assert_int_equal(relay__connect(&s->sig.relay__s, NULL, sizeof(int), _Alignof(int), &r->base,
 					(relay_slot_fn)on_sig, NULL, 2, RELAY_AUTO, 0u, NULL), -EINVAL);
 	assert_int_equal(relay__emit(NULL, NULL, 0, NULL), -EINVAL);
 	assert_int_equal(relay__disconnect_signal(NULL, NULL), -EINVAL);
