@@ -10,7 +10,10 @@
  * trials or LIFECYCLE_MS milliseconds, whichever comes first; both can be
  * given as NAME=value arguments or in the environment). Several of them
  * only show their bug under a sanitizer (ASan: double free or use after
- * free; TSan: the race itself); each test says which.
+ * free; TSan: the race itself); each test says which. A sanitizer report
+ * or a double free ends the program, so the race tests run last; run one
+ * test alone with LIFECYCLE_FILTER=<cmocka pattern>, e.g.
+ * LIFECYCLE_FILTER='*racing_restart*'.
  *
  * No test asserts on timing: counts, order, thread identity, return codes
  * and diagnostics. Waits are bounded safety nets; a few short sleeps only
