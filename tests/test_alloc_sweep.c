@@ -33,6 +33,7 @@
  *   RELAY_SWEEP_K=k             run only this k (to reproduce one failure)
  *   RELAY_SWEEP_VERBOSE=1       print every failed check and relay's diagnostics
  *   RELAY_SWEEP_TRACE=1         print the stack of each failed allocation
+ *   RELAY_SWEEP_ALIGN=16        align blocks as malloc does (default 64, below)
  *
  * A failed check does not stop the sweep (so one run shows every problem
  * of a scenario); a hang does, since the state it leaves is unknown.
@@ -58,15 +59,19 @@
  * from run to run.
  * ===================================================================== */
 
-/* A header in front of each block marks it live, so a release of a block
- * that is not live (a double free) is caught in builds without ASan. */
-typedef union ahdr {
-	max_align_t align;
-	struct {
-		uint64_t magic;
-		size_t size;
-	} h;
+/* A header right in front of each block marks it live, so a release of a
+ * block that is not live (a double free) is caught in builds without ASan.
+ *
+ * Blocks are aligned to g_align: 64 by default, although the hook's
+ * contract is "like malloc" (16 here), because relay allocates its rings
+ * (struct relay__ring, members declared _Alignas(64)) through the hook and
+ * UBSan stops at the first misaligned access: the sweep is about failed
+ * allocations. RELAY_SWEEP_ALIGN=16 gives what malloc promises. */
+typedef struct ahdr {
+	uint64_t magic;
+	uint64_t size;
 } ahdr;
+static size_t g_align = 64;   /* a power of two, >= sizeof(ahdr) */
 #define MAGIC_LIVE 0x4c4956452d72656cull
 #define MAGIC_DEAD 0x444541442d72656cull
 
@@ -80,7 +85,9 @@ static atomic_long g_bad_release;   /* releases of blocks that were not live */
  * connection that runs relay_release_caches at a thread's end): counted
  * as live, never failed, not part of N. */
 static _Thread_local int tl_quiet;
-static bool g_trace;   /* RELAY_SWEEP_TRACE: where did the failed allocation come from */
+/* RELAY_SWEEP_TRACE: the stack of the failed allocation, and of each block
+ * a run leaks (every live block remembers where it was made). */
+static bool g_trace;
 
 static void trace_failure(long n)
 {
@@ -88,6 +95,57 @@ static void trace_failure(long n)
 	int depth = backtrace(frames, 24);
 	fprintf(stderr, "[sweep] allocation %ld fails here:\n", n);
 	backtrace_symbols_fd(frames, depth, 2);
+}
+
+typedef struct origin {
+	struct origin *next;
+	void *block;
+	long run;
+	int depth;
+	void *frames[16];
+} origin;
+static pthread_mutex_t g_origin_lock = PTHREAD_MUTEX_INITIALIZER;
+static origin *g_origins;    /* live blocks, when tracing */
+static atomic_long g_run_id;
+
+static void origin_add(void *block)
+{
+	origin *o = malloc(sizeof *o);
+	if (!o)
+		return;
+	o->block = block;
+	o->run = atomic_load(&g_run_id);
+	o->depth = backtrace(o->frames, 16);
+	pthread_mutex_lock(&g_origin_lock);
+	o->next = g_origins;
+	g_origins = o;
+	pthread_mutex_unlock(&g_origin_lock);
+}
+
+static void origin_remove(void *block)
+{
+	pthread_mutex_lock(&g_origin_lock);
+	for (origin **pp = &g_origins; *pp; pp = &(*pp)->next) {
+		if ((*pp)->block == block) {
+			origin *o = *pp;
+			*pp = o->next;
+			free(o);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&g_origin_lock);
+}
+
+static void origins_print(long run)
+{
+	pthread_mutex_lock(&g_origin_lock);
+	for (origin *o = g_origins; o; o = o->next) {
+		if (o->run != run)
+			continue;
+		fprintf(stderr, "[sweep] block %p of this run still live, made at:\n", o->block);
+		backtrace_symbols_fd(o->frames, o->depth, 2);
+	}
+	pthread_mutex_unlock(&g_origin_lock);
 }
 
 static void *sweep_alloc(size_t size, void *user)
@@ -102,13 +160,17 @@ static void *sweep_alloc(size_t size, void *user)
 			return NULL;
 		}
 	}
-	ahdr *h = malloc(sizeof *h + size);
-	if (!h)
+	void *raw = NULL;
+	if (posix_memalign(&raw, g_align, g_align + size) != 0)
 		return NULL;
-	h->h.magic = MAGIC_LIVE;
-	h->h.size = size;
+	unsigned char *p = (unsigned char *)raw + g_align;
+	ahdr *h = (ahdr *)p - 1;
+	h->magic = MAGIC_LIVE;
+	h->size = size;
 	atomic_fetch_add(&g_live, 1);
-	return h + 1;
+	if (g_trace)
+		origin_add(p);
+	return p;
 }
 
 static void sweep_release(void *p, void *user)
@@ -117,13 +179,15 @@ static void sweep_release(void *p, void *user)
 	if (!p)
 		return;
 	ahdr *h = (ahdr *)p - 1;
-	if (h->h.magic != MAGIC_LIVE) {
+	if (h->magic != MAGIC_LIVE) {
 		atomic_fetch_add(&g_bad_release, 1);   /* leak it rather than corrupt the heap */
 		return;
 	}
-	h->h.magic = MAGIC_DEAD;
+	h->magic = MAGIC_DEAD;
 	atomic_fetch_sub(&g_live, 1);
-	free(h);
+	if (g_trace)
+		origin_remove(p);
+	free((unsigned char *)p - g_align);
 }
 
 static const relay_allocator sweep_allocator = { sweep_alloc, sweep_release, NULL };
@@ -491,11 +555,6 @@ static void on_big_owned(node *n, const big_owned *m)
 	slot_seen(n, 3, m->seq);
 }
 
-static void on_done(node *n)
-{
-	slot_seen(n, -1, 0);
-}
-
 /* Emits of each payload kind, counted into t. */
 static void emit_small(node *s, int seq, tally *t)
 {
@@ -663,8 +722,10 @@ static void common_cleanup(common *c)
  * (a) The seed's worker flow: a worker moved to a relay_thread, run by
  * `started`, emits progress(int) and complete to an object of the main
  * thread; complete also goes to relay_slot_delete_later on the worker.
- * The main thread pumps until everything emitted is accounted for, then
- * shuts down as relay_main_run does: quit, stop, destroy.
+ * a_worker_flow: the main thread pumps until everything emitted is
+ * accounted for, then shuts down as relay_main_run does: quit, stop,
+ * destroy. a_main_run: the app quits the main loop on complete and
+ * relay_main_run itself runs the loop and stops the thread.
  * ===================================================================== */
 
 enum { A_APP, A_WORKER };
@@ -675,6 +736,8 @@ typedef struct actx {
 	tally to_main;             /* progress and complete, into the app */
 	atomic_bool worker_done;   /* the worker has emitted everything */
 	bool delete_later_connected;
+	bool main_run;             /* a_main_run: complete quits the main loop */
+	atomic_bool main_returned;
 } actx;
 
 static void a_worker_run(node *w)   /* in the worker thread, from started */
@@ -682,8 +745,20 @@ static void a_worker_run(node *w)   /* in the worker thread, from started */
 	actx *x = w->ctx;
 	for (int i = 1; i <= A_PROGRESS; i++)
 		emit_small(w, i, &x->to_main);
-	tally_rc(&x->to_main, RC(relay_emit(w, done)));
+	int rc = RC(relay_emit(w, done));
+	tally_rc(&x->to_main, rc);
+	/* complete will not come: a careful worker ends the main loop itself */
+	if (rc != 0 && x->main_run)
+		RC(relay_main_quit());
 	atomic_store(&x->worker_done, true);
+}
+
+static void a_on_complete(node *app)   /* in the main thread */
+{
+	actx *x = app->ctx;
+	slot_seen(app, -1, 0);
+	if (x->main_run)
+		RC(relay_main_quit());
 }
 
 static bool a_setup(actx *x)
@@ -696,18 +771,55 @@ static bool a_setup(actx *x)
 	node *w = node_new(c, A_WORKER, NULL, NULL);
 	if (!move_node(w, t) || RC(relay_connect(t, started, w, a_worker_run)) != 0 ||
 	    RC(relay_connect(w, small, app, on_small)) != 0 ||
-	    RC(relay_connect(w, done, app, on_done)) != 0)
+	    RC(relay_connect(w, done, app, a_on_complete)) != 0)
 		return false;
 	x->delete_later_connected =
 		RC(relay_connect(w, done, &w->base, relay_slot_delete_later)) == 0;
 	return hthread_start(&c->th[0]);
 }
 
+/* After a_setup: until everything the worker emitted is accounted for. */
+static void a_pump(actx *x)
+{
+	PUMP_UNTIL(atomic_load(&x->worker_done) && accounted(&x->to_main, main_dropped_delta()));
+}
+
+/* Quits the main loop if no quit came in WAIT_MS (a lost complete), so
+ * relay_main_run cannot hang the sweep. Plumbing: its allocations are
+ * neither counted nor failed. */
+static void *a_guard(void *p)
+{
+	actx *x = p;
+	tl_quiet++;
+	uint64_t dl = now_ms() + WAIT_MS;
+	while (!atomic_load(&x->main_returned) && now_ms() <= dl)
+		sleep_ms(1);
+	if (!atomic_load(&x->main_returned)) {
+		failf(__LINE__, "relay_main_run: no quit in %d ms (complete lost)", WAIT_MS);
+		atomic_store(&g_run.stalled, true);
+		RC(relay_main_quit());
+		RC(relay_release_caches());
+	}
+	return NULL;
+}
+
+static void a_main_run(actx *x)
+{
+	pthread_t guard;
+	if (!CHECK(pthread_create(&guard, NULL, a_guard, x) == 0, "pthread_create failed"))
+		return;
+	int rc = RC(relay_main_run(WAIT_MS));
+	atomic_store(&x->main_returned, true);
+	pthread_join(guard, NULL);
+	CHECK(!relay_thread_is_running(x->c.th[0].t), "relay_main_run returned %d, the worker "
+	      "thread still runs", rc);
+}
+
 static void a_body(void *p)
 {
 	actx *x = p;
 	if (a_setup(x))
-		PUMP_UNTIL(atomic_load(&x->worker_done) && accounted(&x->to_main, main_dropped_delta()));
+		x->main_run ? a_main_run(x) : a_pump(x);
 	hthread_stop(&x->c.th[0]);
 	/* complete ran relay_slot_delete_later in the worker thread: the
 	 * worker must be gone once its thread has finished. */
@@ -719,6 +831,12 @@ static void a_body(void *p)
 	node *app = node_at(&x->c, A_APP);
 	if (app)
 		RC(relay_object_destroy(&app->base));
+}
+
+static void a_main_run_body(void *p)
+{
+	((actx *)p)->main_run = true;
+	a_body(p);
 }
 
 static void a_check(void *p)
@@ -736,13 +854,14 @@ static void a_check(void *p)
  * plus blocking emits to the worker.
  * ===================================================================== */
 
-enum { B_SM, B_SD, B_SB, B_RXM, B_RXM2, B_RXD, B_SW, B_SW2, B_RXW };
+enum { B_SM, B_SD, B_SB, B_S1, B_RXM, B_RXM2, B_RXD, B_SW, B_SW2, B_RXW };
 #define B_EMITS 6
 #define B_BLOCKING 3
 
 typedef struct bctx {
 	common c;
 	tally to_main, to_worker, blocking;
+	tally once;                   /* a single-shot connection: its first emit */
 	atomic_bool worker_emitted;   /* the worker's emits to main are done */
 } bctx;
 
@@ -774,6 +893,22 @@ static void emit_payloads(node *s, int seq, tally *t)
 	emit_big_owned(s, seq, t);
 }
 
+static void on_once(node *n, const int *v)
+{
+	bctx *x = n->ctx;
+	(void)v;
+	atomic_fetch_add(&x->once.ran, 1);
+	slot_where(n);
+}
+
+/* A duplicate of a unique connection is refused, never added. */
+static void b_unique(node *s, node *rx)
+{
+	int rc = RC_OR(relay_connect_ex(s, small, rx, on_small, RELAY_QUEUED, RELAY_UNIQUE, NULL),
+		       -EEXIST);
+	CHECK(rc != 0, "a duplicate RELAY_UNIQUE connection was accepted");
+}
+
 static void b_same_thread(bctx *x)
 {
 	common *c = &x->c;
@@ -781,6 +916,7 @@ static void b_same_thread(bctx *x)
 	node *rx = node_new(c, B_RXM, NULL, &x->to_main);
 	if (!s || !rx || !connect_payloads(s, rx, RELAY_QUEUED))
 		return;
+	b_unique(s, rx);
 	for (int i = 1; i <= B_EMITS; i++)
 		emit_payloads(s, i, &x->to_main);
 	CHECK(atomic_load(&x->to_main.ran) == 0, "a queued emit ran inside the emit (D5)");
@@ -848,6 +984,22 @@ static void b_from_worker(bctx *x)
 	RC(relay_object_delete_later(&s->base));
 }
 
+/* A single-shot connection to the worker: the first emit takes it (and
+ * unlinks it, which rebuilds the signal's connection array), later ones
+ * find nothing. */
+static void b_single_shot(bctx *x, node *rx)
+{
+	node *s = node_new(&x->c, B_S1, NULL, NULL);
+	if (!s || RC(relay_connect_ex(s, small, rx, on_once, RELAY_AUTO, RELAY_SINGLE_SHOT,
+				      NULL)) != 0)
+		return;
+	for (int i = 1; i <= 3; i++) {
+		int rc = RC(relay_emit(s, small, &i));
+		if (i == 1)
+			tally_rc(&x->once, rc);
+	}
+}
+
 static void b_cross_thread(bctx *x)
 {
 	common *c = &x->c;
@@ -862,7 +1014,9 @@ static void b_cross_thread(bctx *x)
 		emit_payloads(s, i, &x->to_worker);
 	if (RC(relay_connect_ex(sb, small, rx, on_blocking, RELAY_BLOCKING, 0u, NULL)) == 0)
 		b_blocking(x, sb);
-	SLEEP_UNTIL(accounted(&x->to_worker, dropped_of(c->th[0].t)));
+	b_single_shot(x, rx);
+	SLEEP_UNTIL(accounted(&x->to_worker, dropped_of(c->th[0].t)) &&
+		    accounted(&x->once, dropped_of(c->th[0].t)));
 	RC(relay_object_delete_later(&rx->base));
 	b_from_worker(x);
 }
@@ -888,6 +1042,8 @@ static void b_check(void *p)
 	CHECK(atomic_load(&x->blocking.ran) == atomic_load(&x->blocking.ok),
 	      "blocking emits: %ld accepted, %ld ran", atomic_load(&x->blocking.ok),
 	      atomic_load(&x->blocking.ran));
+	CHECK(atomic_load(&x->once.ran) <= 1, "a single-shot connection ran %ld times",
+	      atomic_load(&x->once.ran));
 }
 
 /* =====================================================================
@@ -1578,6 +1734,7 @@ typedef struct scenario {
 
 static const scenario scenarios[] = {
 	{ "a_worker_flow", sizeof(actx), a_body, a_check },
+	{ "a_main_run", sizeof(actx), a_main_run_body, a_check },
 	{ "b_queued_payloads", sizeof(bctx), b_body, b_check },
 	{ "c_timers", sizeof(cctx), c_body, c_check },
 	{ "d_invoke", sizeof(dctx), d_body, d_check },
@@ -1648,6 +1805,7 @@ static void shared_checks(void)
 static long run_once(const scenario *sc, long k)
 {
 	memset(&g_run, 0, sizeof g_run);
+	atomic_fetch_add(&g_run_id, 1);
 	g_run.sc = sc;
 	g_run.k = k;
 	void *ctx = calloc(1, sc->ctx_size);
@@ -1670,7 +1828,10 @@ static long run_once(const scenario *sc, long k)
 		sc->check(ctx);
 		shared_checks();
 		long leaked = atomic_load(&g_live) - live0;
-		CHECK(leaked <= 0, "%ld allocations leaked", leaked);
+		if (!CHECK(leaked <= 0, "%ld allocations leaked", leaked) && g_trace)
+			origins_print(atomic_load(&g_run_id));
+		if (leaked < 0 && g_verbose)   /* an earlier run's blocks, freed late */
+			printf("[sweep]   k=%ld: %ld blocks of earlier runs freed\n", k, -leaked);
 	}
 	atomic_store(&g_deadline, 0);
 	free(ctx);
@@ -1750,13 +1911,16 @@ static void sweep(void **state)
 
 int main(void)
 {
+	g_verbose = env_long("RELAY_SWEEP_VERBOSE", 0) != 0;
+	g_trace = env_long("RELAY_SWEEP_TRACE", 0) != 0;
+	long align = env_long("RELAY_SWEEP_ALIGN", 64);
+	if (align >= (long)sizeof(ahdr) && (align & (align - 1)) == 0)
+		g_align = (size_t)align;
 	/* The allocator goes in before any other relay call. */
 	if (relay_set_allocator(&sweep_allocator) != 0) {
 		fprintf(stderr, "relay_set_allocator failed\n");
 		return 1;
 	}
-	g_verbose = env_long("RELAY_SWEEP_VERBOSE", 0) != 0;
-	g_trace = env_long("RELAY_SWEEP_TRACE", 0) != 0;
 	relay_set_diag_handler(diag_quiet, NULL);
 	pthread_t wd;
 	if (pthread_create(&wd, NULL, watchdog, NULL) != 0)
