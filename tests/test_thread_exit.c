@@ -1,17 +1,11 @@
 /*
- * test_lifecycle_new_api.c - thread lifecycle tests written against API
- * relay does not have yet:
+ * test_thread_exit.c - a thread's exit code (T2):
  *
  *     int relay_thread_exit_code(const relay_thread *t, int *code);
  *         0 and *code = what the thread's last finished run returned
  *         (relay_thread_exit(t, 7) -> 7, a quit -> 0); -EINVAL for NULL.
  *     relay_thread_exit(t, code) with code < 0 -> -EINVAL (a run's exit
  *         code is >= 0: relay_loop_run returns negative values for errors).
- *
- * Not built (CMake globs tests/test_*.c only). Move this file to tests/
- * once the API exists; it includes tests/objtest.h as the other tests do.
- *
- * No test asserts on timing: counts, return codes, thread state.
  */
 #include "objtest.h"
 
