@@ -43,7 +43,7 @@
 /* Generous safety-net timeout for waits (ms). A test that hits it fails
  * with a message; it never measures speed. */
 #ifndef SUPPORT_TIMEOUT_MS
-#define SUPPORT_TIMEOUT_MS 10000
+#define SUPPORT_TIMEOUT_MS 30000
 #endif
 
 /* ----------------------------------------------------------------------
