@@ -83,47 +83,77 @@ void relay__grace_period(struct relay__tdata *self)
 	pthread_mutex_unlock(&registry_lock);
 }
 
-int relay__call_push_deep(struct relay__grace *g, struct relay__conn *c, int d)
+/* Nested deeper than the frames: the connection counts the calls (an
+ * atomic read-modify-write, which also orders the check). */
+bool relay__frame_enter_deep(struct relay__conn *c, const atomic_bool *alive,
+			     atomic_int *deep_calls)
 {
-	atomic_fetch_add_explicit(&c->deep_calls, 1, memory_order_relaxed);
-	atomic_store_explicit(&g->ncalls, d + 1, memory_order_relaxed);
-	return d;
+	(void)c;
+	atomic_fetch_add_explicit(deep_calls, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(alive, memory_order_seq_cst))
+		return true;
+	atomic_fetch_sub_explicit(deep_calls, 1, memory_order_release);
+	return false;
 }
 
-void relay__call_pop_deep(struct relay__grace *g, struct relay__conn *c, int d)
+void relay__frame_leave_deep(atomic_int *deep_calls)
 {
-	atomic_fetch_sub_explicit(&c->deep_calls, 1, memory_order_release);
-	atomic_store_explicit(&g->ncalls, d, memory_order_release);
+	atomic_fetch_sub_explicit(deep_calls, 1, memory_order_release);
 }
 
 bool relay__call_running_here(struct relay__grace *g, const struct relay__conn *c)
 {
 	int n = atomic_load_explicit(&g->ncalls, memory_order_relaxed);
 	for (int i = 0; i < n && i < RELAY__CALL_FRAMES; i++)
-		if (atomic_load_explicit(&g->calls[i], memory_order_relaxed) == c)
+		if ((atomic_load_explicit(&g->calls[i], memory_order_relaxed) &
+		     ~RELAY__CALL_CHECKING) == (uintptr_t)c)
 			return true;
 	return n > RELAY__CALL_FRAMES && atomic_load(&((struct relay__conn *)c)->deep_calls) > 0;
 }
 
-/* Whether thread t may be running a call of c (a dead connection, so no
- * new call of it starts: a frame seen gone stays gone). */
-static bool runs_call(struct relay__tdata *t, const struct relay__conn *c)
+/* Whether thread t is inside a checking window (of any connection). */
+static bool checking(struct relay__tdata *t)
 {
-	int n = atomic_load_explicit(&t->grace.ncalls, memory_order_acquire);
+	int n = atomic_load_explicit(&t->grace.ncalls, memory_order_seq_cst);
 	for (int i = 0; i < n && i < RELAY__CALL_FRAMES; i++)
-		if (atomic_load_explicit(&t->grace.calls[i], memory_order_relaxed) == c)
+		if (atomic_load_explicit(&t->grace.calls[i], memory_order_acquire) &
+		    RELAY__CALL_CHECKING)
 			return true;
 	return false;
 }
 
-/* A registered thread other than self that may be running a call of c,
- * referenced; NULL when none is. */
-static struct relay__tdata *find_caller(struct relay__tdata *self, const struct relay__conn *c)
+void relay__grace_calls_settle(struct relay__tdata *self)
+{
+	changer_barrier();
+	pthread_mutex_lock(&registry_lock);
+	for (struct relay__tdata *t = registry; t; t = t->grace.next)
+		while (t != self && checking(t))   /* short, and runs no user code */
+			sched_yield();
+	pthread_mutex_unlock(&registry_lock);
+}
+
+/* Whether thread t is checking c (all: or running a call of it). c is
+ * dead, so no new call of it starts: a frame seen gone stays gone. */
+static bool frames_hold(struct relay__tdata *t, const struct relay__conn *c, bool all)
+{
+	int n = atomic_load_explicit(&t->grace.ncalls, memory_order_acquire);
+	for (int i = 0; i < n && i < RELAY__CALL_FRAMES; i++) {
+		uintptr_t f = atomic_load_explicit(&t->grace.calls[i], memory_order_acquire);
+		if (f == ((uintptr_t)c | RELAY__CALL_CHECKING) || (all && f == (uintptr_t)c))
+			return true;
+	}
+	return false;
+}
+
+/* A registered thread other than self whose frames hold c, referenced;
+ * NULL when none does. */
+static struct relay__tdata *find_caller(struct relay__tdata *self, const struct relay__conn *c,
+					bool all)
 {
 	struct relay__tdata *found = NULL;
 	pthread_mutex_lock(&registry_lock);
 	for (struct relay__tdata *t = registry; t && !found; t = t->grace.next) {
-		if (t != self && runs_call(t, c)) {
+		if (t != self && frames_hold(t, c, all)) {
 			relay__tdata_ref(t);
 			found = t;
 		}
@@ -132,36 +162,31 @@ static struct relay__tdata *find_caller(struct relay__tdata *self, const struct 
 	return found;
 }
 
-static int wait_until(bool (*busy)(struct relay__tdata *, const struct relay__conn *),
-		      struct relay__tdata *t, const struct relay__conn *c, uint64_t deadline_ns)
+int relay__grace_wait_calls(struct relay__tdata *self, struct relay__conn *c, bool all,
+			    uint64_t deadline_ns)
 {
-	while (busy(t, c)) {
+	changer_barrier();
+	/* A running slot is user code: no lock is held while waiting. No new
+	 * call of c starts (it is dead), so looking again from the start
+	 * ends. */
+	struct relay__tdata *t;
+	while ((t = find_caller(self, c, all)) != NULL) {
+		int rc = 0;
+		while (rc == 0 && frames_hold(t, c, all)) {
+			if (deadline_ns && relay__now_ns() >= deadline_ns)
+				rc = -ETIMEDOUT;
+			else
+				sched_yield();
+		}
+		relay__tdata_unref(t);
+		if (rc < 0)
+			return rc;
+	}
+	/* Calls nested deeper than the frames, in any thread. */
+	while (all && atomic_load_explicit(&c->deep_calls, memory_order_acquire) > 0) {
 		if (deadline_ns && relay__now_ns() >= deadline_ns)
 			return -ETIMEDOUT;
 		sched_yield();
 	}
 	return 0;
-}
-
-static bool deep_busy(struct relay__tdata *t, const struct relay__conn *c)
-{
-	(void)t;
-	return atomic_load_explicit(&((struct relay__conn *)c)->deep_calls,
-				    memory_order_acquire) > 0;
-}
-
-int relay__grace_wait_calls(struct relay__tdata *self, struct relay__conn *c,
-			    uint64_t deadline_ns)
-{
-	/* The slot we wait for is user code: no lock is held while waiting.
-	 * No new call of c starts (it is dead and a grace period has passed),
-	 * so looking again from the start ends. */
-	struct relay__tdata *t;
-	while ((t = find_caller(self, c)) != NULL) {
-		int rc = wait_until(runs_call, t, c, deadline_ns);
-		relay__tdata_unref(t);
-		if (rc < 0)
-			return rc;
-	}
-	return wait_until(deep_busy, NULL, c, deadline_ns);
 }

@@ -32,11 +32,13 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define RELAY__TLS_MODEL __attribute__((tls_model("initial-exec")))
 #define RELAY__NOINLINE __attribute__((noinline))
+#define RELAY__ALWAYS_INLINE inline __attribute__((always_inline))
 #define RELAY__LIKELY(x) __builtin_expect(!!(x), 1)
 #define RELAY__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #else
 #define RELAY__TLS_MODEL
 #define RELAY__NOINLINE
+#define RELAY__ALWAYS_INLINE inline
 #define RELAY__LIKELY(x) (x)
 #define RELAY__UNLIKELY(x) (x)
 #endif
@@ -354,6 +356,7 @@ struct relay__tdata {
 	int loop_quit_depth;             /* relay_loop_exit: the loop to end (0: none) */
 	int loop_quit_code;
 	int delivering;                  /* ring deliveries in progress (nesting) */
+	struct relay__frame *frame;      /* the delivering pass's call frame (grace.h) */
 	uint64_t trimmed_ns;             /* last idle trim */
 	struct relay__conn *unref_conn;  /* batched reference returns */
 	uint32_t unref_n;
@@ -507,19 +510,16 @@ static inline void relay__slot_call(const struct relay__conn *c, const void *arg
 		((void (*)(void *, const void *))c->fn)(c->first, arg);
 }
 
-/* D6: a connection found alive in a section starts its call, recorded in
- * the caller's call frames; one found dead is skipped. Returns the frame
- * depth, or -1 when it must not be called. */
-static inline int relay__conn_enter_call(struct relay__tdata *self, struct relay__conn *c)
+/* D6: before a slot call in frame f: true when c is alive (the call is
+ * committed and recorded, grace.h); relay__conn_leave after it. */
+static inline bool relay__conn_enter(struct relay__frame *f, struct relay__conn *c)
 {
-	relay__section_enter(&self->grace);
-	if (!atomic_load_explicit(&c->alive, memory_order_seq_cst)) {
-		relay__section_leave(&self->grace);
-		return -1;
-	}
-	int d = relay__call_push(&self->grace, c);
-	relay__section_leave(&self->grace);
-	return d;
+	return relay__frame_enter(f, c, &c->alive, &c->deep_calls);
+}
+
+static inline void relay__conn_leave(struct relay__frame *f, struct relay__conn *c)
+{
+	relay__frame_leave(f, &c->deep_calls);
 }
 
 #endif

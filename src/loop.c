@@ -95,8 +95,9 @@ static void drop_slot_rec(struct relay__tdata *self, struct relay__rec *rec)
 	unref_later(self, c);
 }
 
-static void call_slot(struct relay__tdata *self, struct relay__conn *c, relay_object *sender,
-		      const void *arg, int frame)
+/* The slot of a committed call (relay__conn_enter). */
+static RELAY__ALWAYS_INLINE void call_slot(struct relay__tdata *self, struct relay__conn *c, relay_object *sender,
+		      const void *arg)
 {
 	bump(&self->delivered, 1);
 	self->scope++;
@@ -104,10 +105,10 @@ static void call_slot(struct relay__tdata *self, struct relay__conn *c, relay_ob
 	relay__slot_call(c, arg);
 	relay__set_sender(prev);
 	self->scope--;
-	relay__call_pop(&self->grace, c, frame);
+	relay__conn_leave(self->frame, c);
 }
 
-static void deliver_slot_rec(struct relay__tdata *self, struct relay__rec *rec)
+static RELAY__ALWAYS_INLINE void deliver_slot_rec(struct relay__tdata *self, struct relay__rec *rec)
 {
 	struct relay__conn *c = rec->conn;
 	struct relay__anchor *a = c->ranchor;
@@ -123,12 +124,11 @@ static void deliver_slot_rec(struct relay__tdata *self, struct relay__rec *rec)
 			drop_slot_rec(self, rec);
 		return;
 	}
-	int frame = relay__conn_enter_call(self, c);   /* D6 */
-	if (frame < 0) {
+	if (!relay__conn_enter(self->frame, c)) {   /* D6 */
 		drop_slot_rec(self, rec);
 		return;
 	}
-	call_slot(self, c, rec->u.sender, rec->argsize ? RELAY__REC_PAYLOAD(rec) : NULL, frame);
+	call_slot(self, c, rec->u.sender, rec->argsize ? RELAY__REC_PAYLOAD(rec) : NULL);
 	if (rec->argsize && c->ops && c->ops->free)
 		c->ops->free(RELAY__REC_PAYLOAD(rec));
 	unref_later(self, c);
@@ -137,17 +137,16 @@ static void deliver_slot_rec(struct relay__tdata *self, struct relay__rec *rec)
 static void deliver_slot_event(struct relay__tdata *self, struct relay__event *ev)
 {
 	struct relay__conn *c = ev->conn;
-	int frame = relay__conn_enter_call(self, c);   /* D6 */
-	if (frame < 0) {
+	if (!relay__conn_enter(self->frame, c)) {   /* D6 */
 		relay__event_drop(self, ev);
 		return;
 	}
 	if (ev->done && !relay__completion_claim(ev->done)) {
-		relay__call_pop(&self->grace, c, frame);
+		relay__conn_leave(self->frame, c);
 		relay__event_drop(self, ev);   /* the waiter gave up: its thread stopped */
 		return;
 	}
-	call_slot(self, c, ev->sender, ev->argsize ? ev->payload : NULL, frame);
+	call_slot(self, c, ev->sender, ev->argsize ? ev->payload : NULL);
 	if (ev->done)
 		relay__completion_signal(ev->done, 0, 0);
 	relay__event_free(ev, 0);
@@ -288,9 +287,15 @@ static int deliver_batch(struct relay__tdata *self)
 	relay__loop_take_moved(self);
 	take_mail(self);
 	relay__queue_snapshot(self);
+	/* One call frame for the pass's slot calls (a nested pass has its own). */
+	struct relay__frame frame, *outer = self->frame;
+	relay__frame_open(&self->grace, &frame);
+	self->frame = &frame;
 	int n = deliver_list(self);
 	if (!quit_requested(self))
 		n += relay__queue_deliver(self, prepare_rec, deliver_rec, quit_requested);
+	self->frame = outer;
+	relay__frame_close(&frame);
 	unref_flush(self);
 	return n;
 }

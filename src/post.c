@@ -21,17 +21,6 @@
 #include <sched.h>
 #include <string.h>
 
-/* Small fixed sizes become plain moves instead of a call to memcpy. */
-static inline void copy_payload(void *dst, const void *src, size_t n)
-{
-	switch (n) {
-	case 4: memcpy(dst, src, 4); break;
-	case 8: memcpy(dst, src, 8); break;
-	case 16: memcpy(dst, src, 16); break;
-	default: memcpy(dst, src, n); break;
-	}
-}
-
 /* Outcomes inside a section that make the post go round again. */
 enum { AGAIN_TRANSIT = 1, AGAIN_ROOM = 2 };
 
@@ -42,7 +31,7 @@ static void wait_transit(struct relay__anchor *a)
 }
 
 /* Inside a section: the thread to post to in *t, or why not. */
-static int locate(struct relay__anchor *a, struct relay__tdata **t)
+static inline int locate(struct relay__anchor *a, struct relay__tdata **t)
 {
 	uintptr_t h = atomic_load_explicit(&a->home, memory_order_seq_cst);
 	if (h & RELAY__HOME_TRANSIT)
@@ -86,21 +75,12 @@ int relay__post(struct relay__anchor *a, struct relay__event *ev, enum relay__po
 		if (rc == 0 && mode == RELAY__POST_SERVING && !relay__tstate_serves(t))
 			rc = RELAY_ENOTRUNNING;
 		if (rc == 0) {
-			struct relay__rec *rec = relay__queue_reserve(self, t, size);
-			if (rec) {
-				rec->size = (uint32_t)size;
-				rec->kind = RELAY__REC_EVENT;
-				rec->argsize = 0;
-				rec->conn = NULL;
-				rec->u.ev = ev;
-				if (home_out) {
-					relay__tdata_ref(t);
-					*home_out = t;
-				}
-				relay__queue_commit(self, t, rec);
-			} else {
+			if (!relay__queue_push_event(self, t, ev)) {
 				relay__tdata_ref(t);
 				rc = AGAIN_ROOM;
+			} else if (home_out) {
+				relay__tdata_ref(t);   /* alive: we are inside a section */
+				*home_out = t;
 			}
 		}
 		relay__section_leave(&self->grace);
@@ -121,18 +101,7 @@ int relay__post_slot(struct relay__tdata *self, struct relay__conn *c, relay_obj
 		relay__section_enter(&self->grace);
 		int rc = locate(a, &t);
 		if (rc == 0) {
-			struct relay__rec *rec = relay__queue_reserve(self, t, size);
-			if (RELAY__LIKELY(rec != NULL)) {
-				rec->size = (uint32_t)size;
-				rec->kind = RELAY__REC_SLOT;
-				rec->argsize = (uint16_t)argsize;
-				if (argsize)
-					copy_payload(RELAY__REC_PAYLOAD(rec), arg, argsize);
-				relay__queue_take_conn_ref(self, c);
-				rec->conn = c;
-				rec->u.sender = sender;
-				relay__queue_commit(self, t, rec);
-			} else {
+			if (RELAY__UNLIKELY(!relay__queue_push_slot(self, t, c, sender, argsize, arg))) {
 				relay__tdata_ref(t);
 				rc = AGAIN_ROOM;
 			}

@@ -271,8 +271,10 @@ static struct relay__ring *ring_lookup(relay__producer *p, struct relay__tdata *
 
 /* ---- producer side ---- */
 
-struct relay__rec *relay__queue_reserve(struct relay__tdata *from, struct relay__tdata *to,
-					size_t size)
+/* Room for a record of `size` bytes, or NULL when getting it needs
+ * memory. Allocates nothing, takes no lock. */
+static inline struct relay__rec *reserve(struct relay__tdata *from, struct relay__tdata *to,
+					 size_t size)
 {
 	struct relay__ring *r = ring_lookup(&from->prod, to);
 	if (RELAY__UNLIKELY(!r))
@@ -325,8 +327,8 @@ static inline void wake_sleeper(relay__queue *q)
 		wake_slow(q);
 }
 
-void relay__queue_commit(struct relay__tdata *from, struct relay__tdata *to,
-			 struct relay__rec *rec)
+static inline void commit(struct relay__tdata *from, struct relay__tdata *to,
+			  struct relay__rec *rec)
 {
 	struct relay__ring *r = from->prod.last;   /* the one reserve used */
 	r->wr_off += rec->size;
@@ -336,7 +338,9 @@ void relay__queue_commit(struct relay__tdata *from, struct relay__tdata *to,
 	wake_sleeper(&to->q);
 }
 
-void relay__queue_take_conn_ref(struct relay__tdata *from, struct relay__conn *conn)
+/* One reference on conn for a record, from references taken in bulk: no
+ * atomic read-modify-write per event on a steady connection. */
+static inline void take_conn_ref(struct relay__tdata *from, struct relay__conn *conn)
 {
 	relay__producer *p = &from->prod;
 	if (p->prepaid != conn) {
@@ -350,6 +354,53 @@ void relay__queue_take_conn_ref(struct relay__tdata *from, struct relay__conn *c
 		p->prepaid_n = PREPAID;
 	}
 	p->prepaid_n--;
+}
+
+/* Small fixed sizes become plain moves instead of a call to memcpy. */
+static inline void copy_payload(void *dst, const void *src, size_t n)
+{
+	switch (n) {
+	case 4: memcpy(dst, src, 4); break;
+	case 8: memcpy(dst, src, 8); break;
+	case 16: memcpy(dst, src, 16); break;
+	default: memcpy(dst, src, n); break;
+	}
+}
+
+bool relay__queue_push_slot(struct relay__tdata *from, struct relay__tdata *to,
+			    struct relay__conn *conn, relay_object *sender, size_t argsize,
+			    const void *arg)
+{
+	size_t size = relay__rec_size(argsize);
+	struct relay__rec *rec = reserve(from, to, size);
+	if (RELAY__UNLIKELY(!rec))
+		return false;
+	rec->size = (uint32_t)size;
+	rec->kind = RELAY__REC_SLOT;
+	rec->argsize = (uint16_t)argsize;
+	if (argsize)
+		copy_payload(RELAY__REC_PAYLOAD(rec), arg, argsize);
+	take_conn_ref(from, conn);
+	rec->conn = conn;
+	rec->u.sender = sender;
+	commit(from, to, rec);
+	return true;
+}
+
+bool relay__queue_push_event(struct relay__tdata *from, struct relay__tdata *to,
+			     struct relay__event *ev)
+{
+	size_t size = relay__rec_size(0);
+	struct relay__rec *rec = reserve(from, to, size);
+	if (!rec)
+		return false;
+	rec->size = (uint32_t)size;
+	rec->kind = RELAY__REC_EVENT;
+	rec->argsize = 0;
+	rec->conn = NULL;
+	rec->u.ev = ev;
+	commit(from, to, rec);
+	return true;
 }
 
 void relay__queue_push_moved_locked(relay__queue *q, struct relay__event *ev)

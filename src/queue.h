@@ -159,22 +159,24 @@ void relay__queue_disown(relay__queue *q);
 
 /* ---- producer side: any thread, `from` is the calling thread ---- */
 
-/* Room for a record of `size` bytes in from's ring to `to`, or NULL when
- * getting it needs memory (a new ring or chunk): the caller then leaves its
- * post section, calls relay__queue_make_room and tries again, so that no
- * allocator runs inside a section. Allocates nothing, takes no lock. */
-struct relay__rec *relay__queue_reserve(struct relay__tdata *from, struct relay__tdata *to,
-					size_t size);
-/* Publishes the record reserved last (seq_cst: the producer's half of the
- * wake-up handshake) and wakes the consumer if it announced sleep. */
-void relay__queue_commit(struct relay__tdata *from, struct relay__tdata *to,
-			 struct relay__rec *rec);
+/* Inside a post section: writes a slot record to from's ring to `to`
+ * (the payload copied inline, a connection reference taken from the ones
+ * taken in bulk) and commits it - a seq_cst exchange, the producer's half
+ * of the wake-up handshake - waking the consumer if it announced sleep.
+ * False when the ring needs memory (a new ring or chunk): nothing was
+ * written; the caller leaves its section, calls relay__queue_make_room
+ * and tries again, so that no allocator runs inside a section. Allocates
+ * nothing, takes no lock. */
+bool relay__queue_push_slot(struct relay__tdata *from, struct relay__tdata *to,
+			    struct relay__conn *conn, relay_object *sender, size_t argsize,
+			    const void *arg);
+/* The same for a heap event (after from's earlier posts: FIFO per sender). */
+bool relay__queue_push_event(struct relay__tdata *from, struct relay__tdata *to,
+			     struct relay__event *ev);
 /* Outside any section: makes sure from's ring to `to` has room for `size`
  * bytes (creating and registering the ring, or getting a chunk). Returns 0
  * or -ENOMEM. May yield the CPU when a backlog keeps growing. */
 int relay__queue_make_room(struct relay__tdata *from, struct relay__tdata *to, size_t size);
-/* One reference on conn for a record, from references taken in bulk. */
-void relay__queue_take_conn_ref(struct relay__tdata *from, struct relay__conn *conn);
 
 /* Appends moved events (oldest first) and timers to to's moved list,
  * under to->q.lock (held by the caller: relay__queue_lock). */

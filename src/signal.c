@@ -416,11 +416,11 @@ int relay__connect(relay_signal *sig, relay_object *sender, size_t argsize, size
 	return 0;
 }
 
-/* D6: after the connections died, no thread is between its `alive` check
- * and its call. */
+/* D6: after the connections died, no thread is between recording a call
+ * and committing to it. */
 static void d6_grace(void)
 {
-	relay__grace_period(relay__tdata_current());
+	relay__grace_calls_settle(relay__tdata_current());
 }
 
 int relay_disconnect(relay_connection id)
@@ -451,11 +451,10 @@ int relay_disconnect_wait(relay_connection id, int timeout_ms)
 				   "relay_disconnect there", (unsigned long long)id);
 	}
 	int rc = conn_unlink(c, true);
-	d6_grace();
 	if (rc == 0) {
 		uint64_t deadline = timeout_ms < 0 ? 0
 				    : relay__now_ns() + (uint64_t)timeout_ms * 1000000u + 1;
-		rc = relay__grace_wait_calls(self, c, deadline);
+		rc = relay__grace_wait_calls(self, c, true, deadline);
 	}
 	relay__conn_unref(c);
 	return rc;
@@ -590,14 +589,24 @@ static inline bool take_single_shot(struct relay__conn *c)
 	return !(c->flags & RELAY_SINGLE_SHOT) || take_single_shot_slow(c);
 }
 
-/* A direct call, D6-checked. */
-static inline void call_direct(struct relay__tdata *self, struct relay__conn *c, const void *arg)
+/* A direct call, D6-checked. Inlined into the emit loop: it is the loop,
+ * and the frame's slot stays in a register. */
+static RELAY__ALWAYS_INLINE void call_direct_at(_Atomic uintptr_t *slot, bool asymmetric,
+						struct relay__conn *c, const void *arg)
 {
-	int frame = relay__conn_enter_call(self, c);
-	if (frame < 0)
+	if (!relay__frame_enter_at(slot, asymmetric, c, &c->alive, &c->deep_calls))
 		return;
 	relay__slot_call(c, arg);
-	relay__call_pop(&self->grace, c, frame);
+	relay__frame_leave_at(slot, &c->deep_calls);
+}
+
+/* A direct call outside the emit loop's fast path, in a frame of its own. */
+static void call_direct(struct relay__tdata *self, struct relay__conn *c, const void *arg)
+{
+	struct relay__frame f;
+	relay__frame_open(&self->grace, &f);
+	call_direct_at(f.slot, f.asymmetric, c, arg);
+	relay__frame_close(&f);
 }
 
 static struct relay__event *make_slot_event(struct relay__conn *c, const struct emission *e,
@@ -695,7 +704,7 @@ RELAY__NOINLINE static int emit_blocking(struct relay__conn *c, const struct emi
 	return rc;
 }
 
-static inline bool lives_here(const struct relay__conn *c, const struct relay__tdata *self)
+static RELAY__ALWAYS_INLINE bool lives_here(const struct relay__conn *c, const struct relay__tdata *self)
 {
 	return !c->receiver ||
 	       atomic_load_explicit(&c->ranchor->home, memory_order_relaxed) == (uintptr_t)self;
@@ -786,6 +795,15 @@ void relay__signal_thread_exit(void)
 		empty_graveyard();
 }
 
+/* Everything but a direct AUTO call: queued, blocking, forced types,
+ * single shots. Out of line, so the emit loop stays small. */
+RELAY__NOINLINE static int emit_other(struct relay__conn *c, struct relay__tdata *self,
+				      relay_object *sender, size_t argsize, const void *arg)
+{
+	struct emission e = { sender, self, argsize, arg };
+	return c->auto_plain ? emit_queued(c, &e) : emit_one(c, &e);
+}
+
 int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const void *arg)
 {
 	if (!sig || !sender || (argsize && !arg))
@@ -805,33 +823,37 @@ int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const v
 	if (*slot != s && !(s = cache_fill(sig, sender, slot)))
 		return 0;
 
-	struct emission e = { sender, self, argsize, arg };
+	/* The call frame (D6) is opened at the first direct call: an emission
+	 * that only queues pays nothing for it. */
+	struct relay__frame calls = { NULL, NULL, 0, false };
 	struct relay__emission frame = { sender, false, relay__tls.emission };
 	relay__tls.emission = &frame;
 	int first_err = 0;
 	emit_depth++;
 	/* relay_sender() for every direct slot of this emission; a nested
-	 * emission sets and restores its own. */
+	 * emission sets and restores its own. The snapshot stays alive and
+	 * unchanged until the outermost emission ends (graveyard). */
 	relay_object *prev = relay__set_sender(sender);
-	for (size_t i = 0; i < s->n && !frame.aborted; i++) {
+	for (size_t i = 0, n = s->n; i < n; i++) {
 		struct relay__conn *c = s->c[i];
-		int rc;
-		if (c->auto_plain) {
-			/* The common case inline: an AUTO connection to a receiver
-			 * in this thread (or a function without context) is a call. */
-			if (lives_here(c, self)) {
-				call_direct(self, c, arg);
-				continue;
-			}
-			rc = emit_queued(c, &e);   /* the other common case */
+		/* The common case inline: an AUTO connection to a receiver in
+		 * this thread (or a function without context) is a call (D1). */
+		if (RELAY__LIKELY(c->auto_plain && lives_here(c, self))) {
+			if (RELAY__UNLIKELY(!calls.g))
+				relay__frame_open(&self->grace, &calls);
+			call_direct_at(calls.slot, calls.asymmetric, c, arg);
 		} else {
-			rc = emit_one(c, &e);
+			int rc = emit_other(c, self, sender, argsize, arg);
+			if (rc < 0 && first_err == 0)
+				first_err = rc;
 		}
-		if (rc < 0 && first_err == 0)
-			first_err = rc;
+		if (RELAY__UNLIKELY(frame.aborted))
+			break;   /* a slot destroyed the sender */
 	}
 	relay__set_sender(prev);
 	relay__tls.emission = frame.prev;
+	if (calls.g)
+		relay__frame_close(&calls);
 	if (--emit_depth == 0 && graveyard)
 		empty_graveyard();
 	return first_err;
