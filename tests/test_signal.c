@@ -2217,6 +2217,41 @@ static void test_D9_sender_destroyed_during_its_emission(void **state)
 	recv_destroy(b);
 }
 
+/* D9 (Qt's rule): when a slot destroys the sender of the emission in
+ * progress, the emission calls no further slot, and relay_sender() no
+ * longer names the destroyed sender - later slots would otherwise run for
+ * an emission whose sender is freed, and read a dangling relay_sender(). */
+static atomic_int g_sender_seen_after;
+
+static void on_sig_destroy_sender_then_check(recv *self, const int *v)
+{
+	on_sig_destroy_sender(self, v);
+	if (relay_sender() != NULL)
+		atomic_fetch_add(&g_sender_seen_after, 1);
+}
+
+static void test_D9_sender_destroyed_by_slot_stops_emission(void **state)
+{
+	(void)state;
+	atomic_store(&g_sender_seen_after, 0);
+	tally ta = { 0 }, tb = { 0 }, ts = { 0 };
+	recv *s = recv_new(&ts, 0);
+	recv *a = recv_new(&ta, 1);
+	recv *b = recv_new(&tb, 2);
+	a->user = s;
+	assert_int_equal(relay_connect(s, sig, a, on_sig_destroy_sender_then_check), 0);
+	for (int i = 0; i < 3; i++)   /* connected after: called after a, in order */
+		assert_int_equal(relay_connect_ex(s, sig, b, on_sig, RELAY_DIRECT, 0u, NULL), 0);
+	int v = 1;
+	assert_int_equal(relay_emit(s, sig, &v), 0);
+	assert_int_equal(atomic_load(&ta.calls), 1);
+	assert_int_equal(atomic_load(&ts.finalized), 1);
+	assert_int_equal(atomic_load(&tb.calls), 0);
+	assert_int_equal(atomic_load(&g_sender_seen_after), 0);
+	recv_destroy(a);
+	recv_destroy(b);
+}
+
 /* A slot runs nested loop passes (an idle one and one that delivers a
  * queued function which disconnects B, connects D and emits again)
  * while the outer emission is in progress: B must not be called after the
@@ -2755,6 +2790,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_D9_emit_during_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_delete_later_own_receiver_during_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_receiver_destroyed_during_emission_skipped, check_worker_errors),
+		cmocka_unit_test_teardown(test_D9_sender_destroyed_by_slot_stops_emission,
+					  check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_sender_destroyed_during_its_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_nested_pass_in_slot_during_emission, check_worker_errors),
 		cmocka_unit_test_teardown(test_D9_idle_pass_in_slot_keeps_emission_snapshot,
