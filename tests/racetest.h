@@ -31,7 +31,7 @@
 #include <stdlib.h>
 
 typedef struct race_budget {
-	long trials;        /* trials left */
+	long trials;        /* at most this many trials */
 	uint64_t end_ms;    /* now_ms() deadline */
 	long done;          /* trials run */
 } race_budget;
