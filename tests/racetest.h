@@ -16,6 +16,13 @@
  *   the other thread runs to completion in between. That turns a window of
  *   a few instructions into one that a few percent of trials hit.
  *
+ * - isolation: a test that may crash or corrupt the process today (a
+ *   use-after-free in relay) runs in a fresh process of the same program
+ *   (RACE_ISOLATED() as its first statement; main calls
+ *   race_isolation_init first). The test fails if that process dies, or
+ *   does not end within RACE_CHILD_MS; the other tests of the program run
+ *   on either way.
+ *
  * Never assert on timing: counts, order, thread identity, return codes.
  */
 #ifndef RELAY_TEST_RACETEST_H
@@ -27,8 +34,14 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+extern char **environ;
 
 typedef struct race_budget {
 	long trials;        /* at most this many trials */
@@ -131,5 +144,69 @@ static inline void race_nap_us(long us)
 	struct timespec ts = { 0, us * 1000L };
 	nanosleep(&ts, NULL);
 }
+
+/* ---- isolation ---- */
+
+#ifndef RACE_CHILD_MS
+#define RACE_CHILD_MS 30000   /* a safety net: a child that runs longer hangs */
+#endif
+
+static bool race__child;
+
+/* Call first in main. Returns true in a child started by RACE_ISOLATED
+ * (argv: --child NAME), with cmocka's filter set to run that test only. */
+static inline bool race_isolation_init(int argc, char **argv)
+{
+	if (argc > 2 && strcmp(argv[1], "--child") == 0) {
+		race__child = true;
+		cmocka_set_test_filter(argv[2]);
+		return true;
+	}
+	return false;
+}
+
+/* In the parent: runs test `name` in a new process of this program and
+ * fails if it does not pass; returns false. In the child: returns true
+ * (the test's body runs there). */
+static inline bool race_in_child(const char *name)
+{
+	if (race__child)
+		return true;
+	char *args[] = { (char *)"/proc/self/exe", (char *)"--child", (char *)name, NULL };
+	pid_t pid;
+	int rc = posix_spawn(&pid, "/proc/self/exe", NULL, NULL, args, environ);
+	if (rc != 0)
+		fail_msg("%s: cannot start a child process: %s", name, strerror(rc));
+	const uint64_t dl = now_ms() + RACE_CHILD_MS;
+	int status = 0;
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR)
+			fail_msg("%s: waitpid: %s", name, strerror(errno));
+		if (now_ms() > dl) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fail_msg("%s: still running after %d ms in its own process (hung)", name,
+				 RACE_CHILD_MS);
+		}
+		sleep_ms(5);
+	}
+	if (WIFSIGNALED(status))
+		fail_msg("%s: its process was killed by signal %d (%s)", name, WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("%s: failed in its own process (exit status %d)", name,
+			 WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	return false;
+}
+
+/* First statement of a test that runs in its own process. */
+#define RACE_ISOLATED()                                                        \
+	do {                                                                   \
+		if (!race_in_child(__func__))                                  \
+			return;                                                \
+	} while (0)
 
 #endif /* RELAY_TEST_RACETEST_H */

@@ -199,6 +199,7 @@ static void shot_slot(obj *self)
 static void test_O1_single_shot_forwarded_to_receiver_destroyed_in_new_thread(void **state)
 {
 	(void)state;
+	RACE_ISOLATED();   /* may crash the process today */
 	relay_thread *b = start_thread("o1-shot-b");
 	obj *sync = worker_obj(b, 9);
 	obj *t = new_obj(NULL, 1);
@@ -309,6 +310,7 @@ static void hold_fn(void *p)
 static void test_O1_stale_events_for_detached_receiver_destroyed_elsewhere(void **state)
 {
 	(void)state;
+	RACE_ISOLATED();   /* may crash the process today */
 	enum { NS = 3000, NB = 100 };   /* stale records: small (dead), big (live) */
 	cpu_set_t saved;
 	race_pin(1, &saved);   /* the main thread out of A's and C's way */
@@ -395,6 +397,7 @@ static void tick_slot(obj *self)
 static void test_O1_mover_leaves_object_alone_once_new_thread_owns_it(void **state)
 {
 	(void)state;
+	RACE_ISOLATED();   /* may crash the process today */
 	relay_thread *b = start_thread("o1-handover");
 	obj *sync = worker_obj(b, 9);
 	obj *o = new_obj(NULL, 1);
@@ -574,6 +577,7 @@ static void run_hook_case(int mode, bool wide_payload)
 static void test_D3_copy_hook_invoking_into_receiving_thread(void **state)
 {
 	(void)state;
+	RACE_ISOLATED();   /* may crash the process today */
 	run_hook_case(HOOK_INVOKE, false);
 	run_hook_case(HOOK_INVOKE, true);
 }
@@ -581,6 +585,7 @@ static void test_D3_copy_hook_invoking_into_receiving_thread(void **state)
 static void test_D3_copy_hook_emitting_into_receiving_thread(void **state)
 {
 	(void)state;
+	RACE_ISOLATED();   /* may crash the process today */
 	run_hook_case(HOOK_EMIT, false);
 	run_hook_case(HOOK_EMIT, true);
 }
@@ -1077,13 +1082,12 @@ static void *first_post_main(void *p)
  * thread: a brand-new thread's first event can be left behind in the old
  * thread while the move completes, then forwarded after the thread's next
  * events (which went to the new thread directly): they arrive out of order.
- * Each trial is a new pthread whose first relay call is an emit to a
+ * Each trial is four new pthreads whose first relay call is an emit to a
  * receiver that keeps hopping between two threads pinned to one CPU; the
- * producers share the other CPU with the main thread that spawns them, so
- * that a producer is sometimes preempted inside its first post while
- * whole moves run. Fails by assertion (inversions) in about half of the
- * 2-second runs; a producer that posted once elsewhere before (so that it
- * is registered) never showed an inversion. */
+ * producers share the other CPU, so that one is sometimes preempted inside
+ * its first post while whole moves run. Fails by assertion (tens of
+ * inversions in a 2-second run); producers that posted once elsewhere
+ * first (so that they are registered) showed none. */
 static void test_D4_first_post_of_new_thread_keeps_order_across_move(void **state)
 {
 	(void)state;
@@ -1110,11 +1114,16 @@ static void test_D4_first_post_of_new_thread_keeps_order_across_move(void **stat
 	race_budget bud;
 	race_budget_init(&bud, HOP_MAXP, 2000);
 	int producers = 0;
-	while (race_budget_next(&bud) && producers < HOP_MAXP) {
-		first_poster fp = { src, producers++ };
-		pthread_t th;
-		assert_int_equal(pthread_create(&th, NULL, first_post_main, &fp), 0);
-		pthread_join(th, NULL);
+	while (race_budget_next(&bud) && producers + 4 <= HOP_MAXP) {
+		enum { K = 4 };   /* at once: they preempt each other in their posts */
+		first_poster fp[K];
+		pthread_t th[K];
+		for (int j = 0; j < K; j++) {
+			fp[j] = (first_poster){ src, producers++ };
+			assert_int_equal(pthread_create(&th[j], NULL, first_post_main, &fp[j]), 0);
+		}
+		for (int j = 0; j < K; j++)
+			pthread_join(th[j], NULL);
 	}
 	atomic_store(&h->stop, 1);
 	WAIT_UNTIL(atomic_load(&h->hopping) == 0);
@@ -1199,6 +1208,7 @@ static int count_call(void *p)
 static void test_D8_blocking_call_while_receiver_thread_vanishes(void **state)
 {
 	(void)state;
+	RACE_ISOLATED();   /* may crash the process today */
 	atomic_store(&g_helper_errors, 0);
 	cpu_set_t saved;
 	race_pin(0, &saved);
@@ -1306,9 +1316,10 @@ int main(int argc, char **argv)
 	static const relay_allocator pausing = { pause_alloc, pause_release, NULL };
 	if (relay_set_allocator(&pausing) != 0)
 		return 1;
-	if (argc > 1)   /* run one test: test_affinity <name pattern> */
-		cmocka_set_test_filter(argv[1]);
-	/* Tests that fail by assertion first; those that crash today last. */
+	if (!race_isolation_init(argc, argv) && argc > 1)
+		cmocka_set_test_filter(argv[1]);   /* test_affinity <name pattern> */
+	/* Tests that fail by assertion first; those that crash today last
+	 * (each in its own process). */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_O3_set_name_on_destroyed_object_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O3_weak_set_on_destroyed_object_refused, setup, teardown),
