@@ -238,7 +238,7 @@ static void test_O1_single_shot_forwarded_to_receiver_destroyed_in_new_thread(vo
  * between the load and the read, ASan reports a heap-use-after-free. A and
  * C are pinned to one CPU and C wakes every 20 microseconds, so C preempts
  * A at random instructions: about one trial in 30 lands in the window
- * (ASan), and TSan reports the unsynchronised read and free in any trial. */
+ * (ASan); TSan reports the unsynchronised read and free. */
 typedef struct blob {
 	int seq;
 	char pad[92];   /* over 64 bytes: travels as a heap event */
