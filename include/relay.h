@@ -299,10 +299,12 @@ void relay_weak_clear(relay_weak *w);                /* release the reference */
  * Emit, connect and disconnect are safe from any thread and from inside
  * slots. An emission calls the connections that existed when it started;
  * one disconnected meanwhile is skipped. After relay_disconnect returns,
- * that connection starts no new slot call in any thread (a call that had
- * already started in another thread may still be running: use
- * relay_disconnect_wait to wait for it) and its queued events are dropped
- * and freed at delivery (Qt would still run them).
+ * relay begins no new call of that connection in any thread and its queued
+ * events are dropped and freed at delivery (Qt would still run them). It
+ * does not wait for other threads: a call they had already begun may still
+ * be running - or, preempted in the last instructions before the slot, be
+ * just entering it. relay_disconnect_wait also waits for those, so that
+ * the slot's data may be freed when it returns.
  * ====================================================================== */
 
 typedef enum relay_connection_type {
@@ -449,15 +451,18 @@ static inline int relay__emit_fast(relay_signal *sig, relay_object *sender, size
 
 /* Disconnect one connection. Any thread. Returns 0 or -ENOENT if it is
  * already gone (disconnected, single-shot taken, or an end destroyed).
- * When it returns, no new call of the slot starts anywhere (D6); a call
- * that other threads had already started may still be running. */
+ * When it returns, relay begins no new call of the slot anywhere (D6); a
+ * call other threads had begun may still be running (or entering the
+ * slot). Never waits for other threads' slots. */
 int relay_disconnect(relay_connection c);
 
-/* relay_disconnect, then wait until the calls of that connection already
- * running in other threads have returned (at most timeout_ms; negative: no
- * limit), so that the slot's data may be freed. Refused with
+/* relay_disconnect, then wait until the calls of that connection other
+ * threads had begun have returned (at most timeout_ms; negative: no
+ * limit): when it returns 0, no call of the slot runs or starts anywhere,
+ * so the slot's data may be freed. Refused (nothing done) with
  * RELAY_EDEADLOCK and a diagnostic from inside a call of that connection
  * in the calling thread (it would wait for itself; use relay_disconnect).
+ * Beware of waiting, from a thread, for a slot that waits for that thread.
  * Returns 0, -ENOENT, -ETIMEDOUT (disconnected, but a call still runs).
  * Any thread. */
 int relay_disconnect_wait(relay_connection c, int timeout_ms);

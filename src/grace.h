@@ -150,9 +150,11 @@ bool relay__frame_enter_deep(struct relay__conn *c, const atomic_bool *alive,
 			     atomic_int *deep_calls);
 void relay__frame_leave_deep(atomic_int *deep_calls);
 
-/* Before a slot call: true when c is alive and the call committed. The
- * frame's fields come as values, so a loop keeps them in registers. */
-static inline bool relay__frame_enter_at(_Atomic uintptr_t *slot, bool asymmetric,
+/* Before a slot call: records c as checking and checks it; true when it
+ * is alive (the frame still shows it checking: the caller commits with
+ * relay__frame_commit_at right before the call). The frame's fields come
+ * as values, so a loop keeps them in registers. */
+static inline bool relay__frame_check_at(_Atomic uintptr_t *slot, bool asymmetric,
 					 struct relay__conn *c, const atomic_bool *alive,
 					 atomic_int *deep_calls)
 {
@@ -169,7 +171,28 @@ static inline bool relay__frame_enter_at(_Atomic uintptr_t *slot, bool asymmetri
 		atomic_store_explicit(slot, 0, memory_order_release);
 		return false;
 	}
-	atomic_store_explicit(slot, (uintptr_t)c, memory_order_relaxed);   /* committed */
+	return true;
+}
+
+/* The call is committed: the last store before the call instruction, so
+ * that a disconnect, which waits while a frame shows its connection
+ * checking, returns as late as it can before the slot's first
+ * instruction (a thread can still be preempted between the two: only
+ * relay_disconnect_wait closes that gap). */
+static inline void relay__frame_commit_at(_Atomic uintptr_t *slot, struct relay__conn *c)
+{
+	atomic_signal_fence(memory_order_seq_cst);   /* after the call's operands */
+	if (RELAY__LIKELY_G(slot != NULL))
+		atomic_store_explicit(slot, (uintptr_t)c, memory_order_relaxed);
+}
+
+static inline bool relay__frame_enter_at(_Atomic uintptr_t *slot, bool asymmetric,
+					 struct relay__conn *c, const atomic_bool *alive,
+					 atomic_int *deep_calls)
+{
+	if (!relay__frame_check_at(slot, asymmetric, c, alive, deep_calls))
+		return false;
+	relay__frame_commit_at(slot, c);
 	return true;
 }
 

@@ -510,16 +510,24 @@ static inline void relay__slot_call(const struct relay__conn *c, const void *arg
 		((void (*)(void *, const void *))c->fn)(c->first, arg);
 }
 
-/* D6: before a slot call in frame f: true when c is alive (the call is
- * committed and recorded, grace.h); relay__conn_leave after it. */
-static inline bool relay__conn_enter(struct relay__frame *f, struct relay__conn *c)
+/* D6: a slot call in frame slot (grace.h): checked, then committed right
+ * before the call instruction; false (not called) when c is dead. */
+static RELAY__ALWAYS_INLINE bool relay__conn_call_checked(_Atomic uintptr_t *slot, bool asym,
+							   struct relay__conn *c, const void *arg)
 {
-	return relay__frame_enter(f, c, &c->alive, &c->deep_calls);
-}
-
-static inline void relay__conn_leave(struct relay__frame *f, struct relay__conn *c)
-{
-	relay__frame_leave(f, &c->deep_calls);
+	if (!relay__frame_check_at(slot, asym, c, &c->alive, &c->deep_calls))
+		return false;
+	void *first = c->first;
+	relay_slot_fn fn = c->fn;
+	if (c->arity == 1) {
+		relay__frame_commit_at(slot, c);
+		((void (*)(void *))fn)(first);
+	} else {
+		relay__frame_commit_at(slot, c);
+		((void (*)(void *, const void *))fn)(first, arg);
+	}
+	relay__frame_leave_at(slot, &c->deep_calls);
+	return true;
 }
 
 #endif

@@ -95,17 +95,18 @@ static void drop_slot_rec(struct relay__tdata *self, struct relay__rec *rec)
 	unref_later(self, c);
 }
 
-/* The slot of a committed call (relay__conn_enter). */
-static RELAY__ALWAYS_INLINE void call_slot(struct relay__tdata *self, struct relay__conn *c, relay_object *sender,
-		      const void *arg)
+/* A queued slot call, D6-checked: false when the connection is dead. */
+static RELAY__ALWAYS_INLINE bool call_slot(struct relay__tdata *self, struct relay__conn *c,
+					   relay_object *sender, const void *arg)
 {
-	bump(&self->delivered, 1);
 	self->scope++;
 	relay_object *prev = relay__set_sender(sender);
-	relay__slot_call(c, arg);
+	bool called = relay__conn_call_checked(self->frame->slot, self->frame->asymmetric, c, arg);
 	relay__set_sender(prev);
 	self->scope--;
-	relay__conn_leave(self->frame, c);
+	if (called)
+		bump(&self->delivered, 1);
+	return called;
 }
 
 static RELAY__ALWAYS_INLINE void deliver_slot_rec(struct relay__tdata *self, struct relay__rec *rec)
@@ -124,11 +125,10 @@ static RELAY__ALWAYS_INLINE void deliver_slot_rec(struct relay__tdata *self, str
 			drop_slot_rec(self, rec);
 		return;
 	}
-	if (!relay__conn_enter(self->frame, c)) {   /* D6 */
-		drop_slot_rec(self, rec);
+	if (!call_slot(self, c, rec->u.sender, rec->argsize ? RELAY__REC_PAYLOAD(rec) : NULL)) {
+		drop_slot_rec(self, rec);   /* disconnected (D6) */
 		return;
 	}
-	call_slot(self, c, rec->u.sender, rec->argsize ? RELAY__REC_PAYLOAD(rec) : NULL);
 	if (rec->argsize && c->ops && c->ops->free)
 		c->ops->free(RELAY__REC_PAYLOAD(rec));
 	unref_later(self, c);
@@ -137,16 +137,16 @@ static RELAY__ALWAYS_INLINE void deliver_slot_rec(struct relay__tdata *self, str
 static void deliver_slot_event(struct relay__tdata *self, struct relay__event *ev)
 {
 	struct relay__conn *c = ev->conn;
-	if (!relay__conn_enter(self->frame, c)) {   /* D6 */
-		relay__event_drop(self, ev);
-		return;
-	}
 	if (ev->done && !relay__completion_claim(ev->done)) {
-		relay__conn_leave(self->frame, c);
 		relay__event_drop(self, ev);   /* the waiter gave up: its thread stopped */
 		return;
 	}
-	call_slot(self, c, ev->sender, ev->argsize ? ev->payload : NULL);
+	if (!call_slot(self, c, ev->sender, ev->argsize ? ev->payload : NULL)) {
+		if (ev->done)   /* claimed: release the waiter, undelivered */
+			relay__completion_signal(ev->done, RELAY_ENOTDELIVERED, 0);
+		relay__event_drop(self, ev);   /* disconnected (D6) */
+		return;
+	}
 	if (ev->done)
 		relay__completion_signal(ev->done, 0, 0);
 	relay__event_free(ev, 0);

@@ -72,8 +72,11 @@ int relay__post(struct relay__anchor *a, struct relay__event *ev, enum relay__po
 		struct relay__tdata *t = NULL;
 		relay__section_enter(&self->grace);
 		int rc = locate(a, &t);
-		if (rc == 0 && mode == RELAY__POST_SERVING && !relay__tstate_serves(t))
-			rc = RELAY_ENOTRUNNING;
+		/* A blocking call whose target moved into the calling thread
+		 * since the caller's check would wait for itself. */
+		if (rc == 0 && mode == RELAY__POST_SERVING)
+			rc = t == self ? RELAY_EDEADLOCK
+			     : !relay__tstate_serves(t) ? RELAY_ENOTRUNNING : 0;
 		if (rc == 0) {
 			if (!relay__queue_push_event(self, t, ev)) {
 				relay__tdata_ref(t);

@@ -594,10 +594,7 @@ static inline bool take_single_shot(struct relay__conn *c)
 static RELAY__ALWAYS_INLINE void call_direct_at(_Atomic uintptr_t *slot, bool asymmetric,
 						struct relay__conn *c, const void *arg)
 {
-	if (!relay__frame_enter_at(slot, asymmetric, c, &c->alive, &c->deep_calls))
-		return;
-	relay__slot_call(c, arg);
-	relay__frame_leave_at(slot, &c->deep_calls);
+	relay__conn_call_checked(slot, asymmetric, c, arg);
 }
 
 /* A direct call outside the emit loop's fast path, in a frame of its own. */

@@ -1,9 +1,5 @@
 /*
- * test_objects_new_api.c - tests of API relay does not have yet. Not
- * built by CMake (tests/pending/ is not globbed): once the API exists,
- * move this file to tests/ and it becomes its own ctest program.
- *
- * Written against:
+ * test_disconnect_wait.c - D6, strictly:
  *
  *   int relay_disconnect_wait(relay_connection c, int timeout_ms);
  *
@@ -14,9 +10,10 @@
  *     itself); -ETIMEDOUT when calls were still running after timeout_ms;
  *     -ENOENT for an id that is not (or no longer) a connection.
  *
- * D6 says that after relay_disconnect returns, the connection starts no
- * new slot call; relay_disconnect_wait adds that none is still running
- * anywhere, so the caller may free what the slot uses.
+ * After relay_disconnect returns, relay begins no new call of the
+ * connection; relay_disconnect_wait adds that none is still running (or
+ * still about to enter its slot) anywhere, so the caller may free what the
+ * slot uses (test_disconnect.c has the race tests of both).
  * No test asserts on timing: counts, order, thread identity, return
  * codes; timeouts are safety nets, except where a timeout is the API
  * under test (and then only its result code is checked).
@@ -177,6 +174,8 @@ static void test_D6_disconnect_wait_from_own_slot_refused(void **state)
 	assert_int_equal(relay_emit(s, ping), 0);   /* direct: r lives here */
 	assert_int_equal(atomic_load(&g_own_rc), RELAY_EDEADLOCK);
 	expect_one_diag(RELAY_EDEADLOCK, NULL);
+	/* Refused means nothing was done: it is still connected. */
+	assert_int_equal(relay_disconnect(g_own_id), 0);
 	/* The same from the slot running in a worker thread (queued there). */
 	relay_thread *t = start_thread("d6-wait-self");
 	obj *w = worker_obj(t, 3);
