@@ -217,7 +217,9 @@ static void test_O1_single_shot_forwarded_to_receiver_destroyed_in_new_thread(vo
 	assert_int_equal(g.rc, 0);
 	run_in(sync, noop_job, NULL);
 	run_in(sync, noop_job, NULL);
-	assert_int_equal(atomic_load(&g_shots), 0);
+	/* The shot travels with its receiver (O1): it may have fired in B
+	 * before B destroyed it, once at most, or been freed with it. */
+	assert_true(atomic_load(&g_shots) <= 1);
 	assert_int_equal(atomic_load(&g_fin_count), 1);
 	stop_thread(b);
 	assert_int_equal(relay_object_destroy(&sync->base), 0);
