@@ -465,6 +465,10 @@ struct relay__timerdata {
 	atomic_bool single_shot;
 	atomic_bool active;
 	struct relay__timerdata *move_next;   /* moved list (queue.c) */
+	/* the thread whose moved list holds it, set and cleared under that
+	 * thread's queue lock: a timer destroyed there before its new thread
+	 * took the list is taken out of it */
+	_Atomic(struct relay__tdata *) moved_to;
 	/* single shot: */
 	struct relay__anchor *anchor;         /* the receiver, counted */
 	struct relay__timerdata *shot_prev, *shot_next;   /* anchor's shots */

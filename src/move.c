@@ -150,7 +150,7 @@ static bool hand_over(struct relay__tdata *to, relay_object *obj, struct carried
 	while (!gone && k->timers) {
 		struct relay__timerdata *td = k->timers;
 		k->timers = td->move_next;
-		relay__queue_push_timer_locked(q, td);
+		relay__queue_push_timer_locked(to, td);
 	}
 	tree_rehome(obj, to);
 	pthread_mutex_unlock(&q->lock);
@@ -233,7 +233,7 @@ static void move_homeless(relay_object *obj, struct relay__tdata *to)
 		while (timers) {
 			struct relay__timerdata *td = timers;
 			timers = td->move_next;
-			relay__queue_push_timer_locked(&to->q, td);
+			relay__queue_push_timer_locked(to, td);
 		}
 		tree_rehome(obj, to);
 		pthread_mutex_unlock(&to->q.lock);

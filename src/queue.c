@@ -414,11 +414,31 @@ void relay__queue_push_moved_locked(relay__queue *q, struct relay__event *ev)
 	atomic_store_explicit(&q->moved_pending, true, memory_order_seq_cst);
 }
 
-void relay__queue_push_timer_locked(relay__queue *q, struct relay__timerdata *td)
+void relay__queue_push_timer_locked(struct relay__tdata *to, struct relay__timerdata *td)
 {
+	relay__queue *q = &to->q;
 	td->move_next = q->timers;   /* order does not matter: deadlines do */
 	q->timers = td;
+	atomic_store(&td->moved_to, to);
 	atomic_store_explicit(&q->moved_pending, true, memory_order_seq_cst);
+}
+
+void relay__queue_unlink_timer(struct relay__timerdata *td)
+{
+	struct relay__tdata *t = atomic_load(&td->moved_to);
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->q.lock);
+	if (atomic_load(&td->moved_to) == t) {
+		for (struct relay__timerdata **pp = &t->q.timers; *pp; pp = &(*pp)->move_next) {
+			if (*pp == td) {
+				*pp = td->move_next;
+				break;
+			}
+		}
+		atomic_store(&td->moved_to, NULL);
+	}
+	pthread_mutex_unlock(&t->q.lock);
 }
 
 void relay__queue_mail(relay__queue *q, struct relay__anchor *a)
@@ -541,6 +561,13 @@ void relay__queue_destroy(relay__queue *q)
 		ev = n;
 	}
 	q->head = q->tail = NULL;
+	while (q->timers) {   /* timers are their objects'; single shots ours */
+		struct relay__timerdata *td = q->timers;
+		q->timers = td->move_next;
+		atomic_store(&td->moved_to, NULL);
+		if (!td->owner)
+			relay__single_shot_free(td);
+	}
 	struct relay__anchor *a = atomic_exchange(&q->mail, NULL);
 	while (a) {
 		struct relay__anchor *n = a->mail_next;
@@ -558,6 +585,8 @@ struct relay__event *relay__queue_take_moved(relay__queue *q, struct relay__time
 	pthread_mutex_lock(&q->lock);
 	struct relay__event *list = q->head;
 	*timers = q->timers;
+	for (struct relay__timerdata *td = q->timers; td; td = td->move_next)
+		atomic_store(&td->moved_to, NULL);
 	q->head = q->tail = NULL;
 	q->timers = NULL;
 	atomic_store(&q->moved_pending, false);

@@ -181,7 +181,9 @@ int relay__queue_make_room(struct relay__tdata *from, struct relay__tdata *to, s
 /* Appends moved events (oldest first) and timers to to's moved list,
  * under to->q.lock (held by the caller: relay__queue_lock). */
 void relay__queue_push_moved_locked(relay__queue *q, struct relay__event *ev);
-void relay__queue_push_timer_locked(relay__queue *q, struct relay__timerdata *td);
+void relay__queue_push_timer_locked(struct relay__tdata *to, struct relay__timerdata *td);
+/* A timer destroyed while it waits in a moved list leaves it. */
+void relay__queue_unlink_timer(struct relay__timerdata *td);
 /* delete_later: pushes a referenced anchor onto the mailbox. seq_cst: the
  * poster's half of the handshakes (wake-up, and serving a stopped loop). */
 void relay__queue_mail(relay__queue *q, struct relay__anchor *a);

@@ -165,6 +165,7 @@ static void timer_finalize(relay_object *obj)
 	struct relay__timerdata *td = t->relay__data;
 	if (td) {
 		disarm(td);
+		relay__queue_unlink_timer(td);   /* moved here, not armed yet */
 		relay__free(td);
 		t->relay__data = NULL;
 	}
@@ -277,6 +278,7 @@ static void take_one(relay_object *obj, struct relay__tdata *from,
 		/* Active: armed in the old thread, or unarmed for lack of one. */
 		if (td && atomic_load(&td->active) && (td->armed_in == from || !td->armed_in)) {
 			disarm(td);
+			relay__queue_unlink_timer(td);   /* moved here, not armed yet */
 			td->move_next = *list;
 			*list = td;
 		}
@@ -300,6 +302,32 @@ struct relay__timerdata *relay__timers_take_tree(struct relay__tdata *from, rela
 	return list;
 }
 
+/* A single shot whose receiver moved on while the shot travelled: it goes
+ * to the receiver's thread now (through that thread's moved list); with
+ * no thread to go to, it is skipped. */
+static void follow_receiver(struct relay__timerdata *td)
+{
+	struct relay__tdata *self = relay__tdata_current();
+	struct relay__tdata *home = NULL;
+	if (self) {   /* the home record stays while we use it: a section */
+		relay__section_enter(&self->grace);
+		home = relay__anchor_home(td->anchor);
+		if (home)
+			relay__tdata_ref(home);
+		relay__section_leave(&self->grace);
+	}
+	if (!home || relay__tstate_gone(relay__tstate(home))) {
+		relay__single_shot_free(td);
+	} else {
+		pthread_mutex_lock(&home->q.lock);
+		relay__queue_push_timer_locked(home, td);
+		pthread_mutex_unlock(&home->q.lock);
+		relay__loop_wake(home);
+	}
+	if (home)
+		relay__tdata_unref(home);
+}
+
 void relay__timers_arm_list(struct relay__tdata *self, struct relay__timerdata *list)
 {
 	while (list) {
@@ -311,11 +339,12 @@ void relay__timers_arm_list(struct relay__tdata *self, struct relay__timerdata *
 			 * either, and it is this one now. */
 			if (atomic_load(&td->active) && !td->armed_in)
 				arm(self, td);
-		} else if (relay__anchor_obj(td->anchor) &&
-			   relay__anchor_home(td->anchor) == self) {
+		} else if (!relay__anchor_obj(td->anchor)) {
+			relay__single_shot_free(td);   /* receiver gone: skipped */
+		} else if (relay__anchor_home(td->anchor) == self) {
 			arm_shot(self, td);
 		} else {
-			relay__single_shot_free(td);   /* receiver gone: skipped */
+			follow_receiver(td);   /* it moved on before we took the list */
 		}
 	}
 }
