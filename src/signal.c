@@ -652,9 +652,8 @@ RELAY__NOINLINE static int emit_queued_heap(struct relay__conn *c, const struct 
 /* The hot path: a record in the emitting thread's ring to the receiver's
  * thread, payload inline; no lock, no allocation in steady state. The
  * copy hook runs first, outside the post's section (user code there
- * could post, or block a mover). Out of line: keeps the direct path's
- * frame small. */
-RELAY__NOINLINE static int emit_queued(struct relay__conn *c, const struct emission *e)
+ * could post, or block a mover). */
+static inline int emit_queued(struct relay__conn *c, const struct emission *e)
 {
 	if (!atomic_load_explicit(&c->alive, memory_order_relaxed))
 		return 0;
@@ -707,8 +706,14 @@ static RELAY__ALWAYS_INLINE bool lives_here(const struct relay__conn *c, const s
 	       atomic_load_explicit(&c->ranchor->home, memory_order_relaxed) == (uintptr_t)self;
 }
 
-RELAY__NOINLINE static int emit_one(struct relay__conn *c, const struct emission *e)
+/* Everything but a direct AUTO call: queued, blocking, forced types,
+ * single shots. Out of line, so the emit loop stays small. */
+RELAY__NOINLINE static int emit_one(struct relay__conn *c, struct relay__tdata *self,
+				    relay_object *sender, size_t argsize, const void *arg)
 {
+	struct emission ev = { sender, self, argsize, arg }, *e = &ev;
+	if (c->auto_plain)
+		return emit_queued(c, e);   /* the other common case */
 	relay_connection_type type = c->type;
 	if (type == RELAY_AUTO)   /* D1: decided now, by the receiver's thread */
 		type = lives_here(c, e->self) ? RELAY_DIRECT : RELAY_QUEUED;
@@ -792,14 +797,6 @@ void relay__signal_thread_exit(void)
 		empty_graveyard();
 }
 
-/* Everything but a direct AUTO call: queued, blocking, forced types,
- * single shots. Out of line, so the emit loop stays small. */
-RELAY__NOINLINE static int emit_other(struct relay__conn *c, struct relay__tdata *self,
-				      relay_object *sender, size_t argsize, const void *arg)
-{
-	struct emission e = { sender, self, argsize, arg };
-	return c->auto_plain ? emit_queued(c, &e) : emit_one(c, &e);
-}
 
 int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const void *arg)
 {
@@ -840,7 +837,7 @@ int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const v
 				relay__frame_open(&self->grace, &calls);
 			call_direct_at(calls.slot, calls.asymmetric, c, arg);
 		} else {
-			int rc = emit_other(c, self, sender, argsize, arg);
+			int rc = emit_one(c, self, sender, argsize, arg);
 			if (rc < 0 && first_err == 0)
 				first_err = rc;
 		}
