@@ -195,9 +195,10 @@ int relay_object_new(size_t size, const relay_class *cls, relay_object *parent,
 		     void *out /* T ** */);
 
 /* Destroy now: clears weak references (they read NULL from here on, also
- * in destroyed slots), emits destroyed, destroys children, cuts every
- * connection (queued events to it are dropped and freed; nothing is
- * delivered to it once its destruction has begun), stops its timers,
+ * in destroyed slots), emits destroyed, cuts every connection (queued
+ * events to it are dropped and freed; nothing queued is delivered to it
+ * once its destruction has begun, and once its destroyed slots ran no
+ * direct call reaches it either), destroys children, stops its timers,
  * unlinks it from its parent, then finalizes. An emission of one of its
  * signals that is running in this thread (the object destroyed by one of
  * its slots) calls no further slot. Owner thread only (elsewhere use
@@ -225,8 +226,8 @@ int relay_object_delete_later(relay_object *obj);
  * during it: their posts wait for the move, which is short). Allowed only
  * from the object's current thread, or from any thread for an object with
  * no thread - which includes an object whose thread's handle was destroyed
- * (thread NULL detaches it: events for it are then dropped and counted
- * until it is moved again). Succeeds whole or changes nothing. Refused:
+ * (thread NULL detaches it: events for it are then dropped, and counted
+ * in the emitting thread's refused, until it is moved again). Succeeds whole or changes nothing. Refused:
  * RELAY_EWRONGTHREAD (also for an object of a finished thread: restart the
  * thread, or delete_later the object), RELAY_EHASPARENT (move the parent,
  * or unparent first), RELAY_EMAINONLY; -ENOMEM. */
@@ -595,6 +596,9 @@ typedef struct relay_loop_stats {
 	uint64_t dropped;     /* events freed undelivered (receiver gone, disconnected, thread ended) */
 	uint64_t moved;       /* events move_to_thread took to another loop; at rest
 			       * posted == delivered + dropped + moved */
+	uint64_t refused;     /* queued calls THIS thread emitted that no loop could
+			       * take (receiver without a thread, or whose thread is
+			       * gone): freed at once, the emit returned 0 */
 	uint64_t wakeups;     /* times the loop returned from sleeping in the kernel */
 	uint64_t passes;      /* loop iterations */
 	uint64_t timers_fired;

@@ -346,15 +346,15 @@ struct relay__tdata {
 	atomic_bool interrupt;
 	atomic_uint_fast64_t exit_req;   /* RELAY__EXIT_PENDING | code */
 	atomic_int last_exit_code;
-	atomic_uint_fast64_t runs_done;  /* finished runs (relay_thread_wait) */
 	relay__queue q;                  /* posted events (queue.c) */
 	relay__producer prod;            /* this thread's rings to others (own thread) */
 	struct relay__grace grace;       /* sections and call frames (grace.c) */
 	/* the loop: the owner of q only */
 	atomic_int loop_depth;           /* nested relay_loop_run (read by others) */
 	int scope;                       /* events being dispatched, nesting */
-	int loop_quit_depth;             /* relay_loop_exit: the loop to end (0: none) */
-	int loop_quit_code;
+	struct relay__loopframe *loops;  /* the innermost relay_loop_run running here */
+	bool quit_next;                  /* relay_loop_exit with no loop running */
+	int quit_next_code;
 	int delivering;                  /* ring deliveries in progress (nesting) */
 	struct relay__frame *frame;      /* the delivering pass's call frame (grace.h) */
 	uint64_t trimmed_ns;             /* last idle trim */
@@ -371,6 +371,7 @@ struct relay__tdata {
 	pthread_cond_t done_cond;
 	/* counters (relaxed atomics; single writer except dropped) */
 	atomic_uint_fast64_t posted, delivered, dropped, moved, wakeups, passes, timers_fired;
+	atomic_uint_fast64_t refused;    /* this thread's queued emits no loop could take */
 	struct relay__tdata *next_all;   /* list of relay_thread records (thread.c) */
 };
 
@@ -405,6 +406,13 @@ int relay__thread_check_destroy(relay_object *obj);
 extern const relay_class relay__thread_class;
 
 /* ---- loops (loop.c) ---- */
+/* One running relay_loop_run, on its stack: a relay_loop_exit belongs to
+ * the innermost one (Qt's QEventLoop::exit), and stays with it. */
+struct relay__loopframe {
+	bool quit;
+	int code;
+	struct relay__loopframe *outer;
+};
 /* One loop pass; returns the number of things handled or < 0. */
 int relay__loop_pass(struct relay__tdata *self, int timeout_ms);
 /* Runs until a quit ends this loop; returns the exit code. */

@@ -42,8 +42,7 @@ static bool quit_requested(struct relay__tdata *self)
 {
 	if (atomic_load_explicit(&self->exit_req, memory_order_seq_cst) & RELAY__EXIT_PENDING)
 		return true;
-	int d = self->loop_quit_depth;
-	return d && d == atomic_load_explicit(&self->loop_depth, memory_order_relaxed);
+	return self->loops && self->loops->quit;
 }
 
 int relay__loop_level(const struct relay__tdata *t)
@@ -440,6 +439,13 @@ int relay__loop_pass(struct relay__tdata *self, int timeout_ms)
 int relay__loop_run(struct relay__tdata *self)
 {
 	int depth = atomic_load_explicit(&self->loop_depth, memory_order_relaxed) + 1;
+	struct relay__loopframe frame = { false, 0, self->loops };
+	if (self->quit_next) {   /* relay_loop_exit before any loop ran */
+		self->quit_next = false;
+		frame.quit = true;
+		frame.code = self->quit_next_code;
+	}
+	self->loops = &frame;
 	atomic_store(&self->loop_depth, depth);
 	int code;
 	for (;;) {
@@ -452,9 +458,8 @@ int relay__loop_run(struct relay__tdata *self)
 				atomic_compare_exchange_strong(&self->exit_req, &x, 0);
 			break;
 		}
-		if (self->loop_quit_depth == depth) {
-			code = self->loop_quit_code;
-			self->loop_quit_depth = 0;
+		if (frame.quit) {
+			code = frame.code;
 			break;
 		}
 		int rc = relay__loop_pass(self, -1);
@@ -463,6 +468,7 @@ int relay__loop_run(struct relay__tdata *self)
 			break;
 		}
 	}
+	self->loops = frame.outer;
 	atomic_store(&self->loop_depth, depth - 1);
 	return code;
 }
@@ -555,8 +561,12 @@ int relay_loop_exit(int code)
 	struct relay__tdata *self = relay__tdata_current();
 	if (!self)
 		return -ENOMEM;
-	int depth = atomic_load_explicit(&self->loop_depth, memory_order_relaxed);
-	self->loop_quit_depth = depth > 0 ? depth : 1;
-	self->loop_quit_code = code;
+	if (self->loops) {
+		self->loops->quit = true;
+		self->loops->code = code;
+	} else {
+		self->quit_next = true;
+		self->quit_next_code = code;
+	}
 	return 0;
 }

@@ -39,16 +39,25 @@ static void tree_transit(relay_object *obj, bool on)
 		tree_transit(c, on);
 }
 
-/* Names `to` in every anchor of the tree (ending a transit); the old homes'
- * references are dropped (the caller had a grace period since anyone
- * could last read them in a section). */
-static void tree_rehome(relay_object *obj, struct relay__tdata *to)
+/* Names `to` in every anchor of the tree (ending a transit). The old
+ * home's references (a tree lives in one thread: one record) are counted
+ * in *n for the caller to drop after it unlocked (the last one frees the
+ * record, which drains) - once no section can still be using it, that is
+ * after a grace period since the transit began. */
+static struct relay__tdata *tree_rehome(relay_object *obj, struct relay__tdata *to, int *n)
 {
 	struct relay__tdata *old = relay__anchor_rehome(relay__obj_anchor(obj), (uintptr_t)to);
 	if (old)
-		relay__tdata_unref(old);
+		(*n)++;
 	for (relay_object *c = obj->relay__first_child; c; c = c->relay__next_sibling)
-		tree_rehome(c, to);
+		tree_rehome(c, to, n);
+	return old;
+}
+
+static void unref_n(struct relay__tdata *t, int n)
+{
+	while (t && n-- > 0)
+		relay__tdata_unref(t);
 }
 
 static void free_spares(struct relay__event *spare)
@@ -133,6 +142,8 @@ static void take_tree(struct relay__tdata *from, relay_object *obj, struct relay
 static bool hand_over(struct relay__tdata *to, relay_object *obj, struct carried *k,
 		      struct relay__event **released)
 {
+	int olds = 0;
+	struct relay__tdata *old;
 	relay__queue *q = &to->q;
 	pthread_mutex_lock(&q->lock);
 	bool gone = relay__tstate_gone(atomic_load(&to->state));
@@ -152,8 +163,9 @@ static bool hand_over(struct relay__tdata *to, relay_object *obj, struct carried
 		k->timers = td->move_next;
 		relay__queue_push_timer_locked(to, td);
 	}
-	tree_rehome(obj, to);
+	old = tree_rehome(obj, to, &olds);
 	pthread_mutex_unlock(&q->lock);
+	unref_n(old, olds);
 	return !gone;
 }
 
@@ -206,8 +218,9 @@ static int move_from_here(relay_object *obj, struct relay__tdata *from, struct r
 			relay__loop_serve(to);   /* a deletion to a finished thread runs now */
 	} else {
 		if (!to) {
+			int olds = 0;
 			relay__tdata_ref(from);
-			tree_rehome(obj, NULL);
+			unref_n(tree_rehome(obj, NULL, &olds), olds);
 		}
 		carry_nowhere(from, &k);
 		/* Deletions asked for the tree: it lives nowhere now, run them. */
@@ -224,10 +237,17 @@ static int move_from_here(relay_object *obj, struct relay__tdata *from, struct r
 	return 0;
 }
 
-/* An object with no thread: nothing to carry but its unarmed timers. */
+/* An object with no thread - or whose thread is gone: posts to it are
+ * refused, but one may be reading that gone home inside its section, so
+ * the old home is let go only after a transit and a grace period, as in a
+ * move. Nothing to carry but its unarmed timers. */
 static void move_homeless(relay_object *obj, struct relay__tdata *to)
 {
+	tree_transit(obj, true);
+	relay__grace_period(relay__tdata_current());
 	struct relay__timerdata *timers = relay__timers_take_tree(NULL, obj);
+	int olds = 0;
+	struct relay__tdata *old;
 	if (to) {
 		pthread_mutex_lock(&to->q.lock);
 		while (timers) {
@@ -235,12 +255,13 @@ static void move_homeless(relay_object *obj, struct relay__tdata *to)
 			timers = td->move_next;
 			relay__queue_push_timer_locked(to, td);
 		}
-		tree_rehome(obj, to);
+		old = tree_rehome(obj, to, &olds);
 		pthread_mutex_unlock(&to->q.lock);
 		relay__loop_wake(to);
 	} else {
-		tree_rehome(obj, NULL);
+		old = tree_rehome(obj, NULL, &olds);
 	}
+	unref_n(old, olds);
 }
 
 static int check_move(relay_object *obj, struct relay__tdata *from, struct relay__tdata *to)

@@ -284,8 +284,10 @@ int relay__object_destroy_unchecked(relay_object *obj)
 	atomic_store_explicit(&a->obj, NULL, memory_order_release);
 	relay__signal_abort_emissions(obj);
 	relay_emit(obj, destroyed);
-	destroy_children(obj);
+	/* Connections go before the children (Qt's order): a parent that
+	 * listens to its child's destroyed is not called half destroyed. */
 	relay__object_cut_connections(obj);
+	destroy_children(obj);
 	unlink_child(obj);
 	release_ext(obj);
 	relay__shots_cancel(a);

@@ -108,10 +108,14 @@ int relay__post_slot(struct relay__tdata *self, struct relay__conn *c, relay_obj
 				relay__tdata_ref(t);
 				rc = AGAIN_ROOM;
 			}
-		} else if (rc < 0 && t) {
-			relay__count_drop(t);   /* receiver dying, or its thread gone */
+		} else if (rc == RELAY_ENOTDELIVERED && t) {
+			relay__count_drop(t);   /* its destruction began */
 		}
 		relay__section_leave(&self->grace);
+		if (RELAY__UNLIKELY(self->prod.stale != NULL))
+			relay__queue_release_stale(&self->prod);
+		if (rc == RELAY_ENOTRUNNING)   /* no loop will ever take it */
+			atomic_fetch_add_explicit(&self->refused, 1, memory_order_relaxed);
 		if (rc <= 0)
 			return rc;
 		if (go_again(rc, a, self, t, size, true) < 0)

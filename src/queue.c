@@ -343,9 +343,14 @@ static inline void commit(struct relay__tdata *from, struct relay__tdata *to,
 static inline void take_conn_ref(struct relay__tdata *from, struct relay__conn *conn)
 {
 	relay__producer *p = &from->prod;
-	if (p->prepaid != conn) {
-		if (p->prepaid)
-			relay__conn_unref_n(p->prepaid, p->prepaid_n);
+	if (RELAY__UNLIKELY(p->prepaid != conn)) {
+		/* Returned after the section (relay__queue_release_stale). */
+		if (p->prepaid) {
+			if (p->stale)
+				relay__queue_release_stale(p);   /* cannot happen: one post a section */
+			p->stale = p->prepaid;
+			p->stale_n = p->prepaid_n;
+		}
 		p->prepaid = conn;
 		p->prepaid_n = 0;
 	}
@@ -455,8 +460,19 @@ void relay__queue_wake_if_sleeping(relay__queue *q)
 	wake_sleeper(q);
 }
 
+void relay__queue_release_stale(relay__producer *p)
+{
+	struct relay__conn *c = p->stale;
+	uint32_t n = p->stale_n;
+	p->stale = NULL;
+	p->stale_n = 0;
+	if (c)
+		relay__conn_unref_n(c, n);
+}
+
 void relay__producer_trim(relay__producer *p)
 {
+	relay__queue_release_stale(p);
 	if (p->prepaid)
 		relay__conn_unref_n(p->prepaid, p->prepaid_n);
 	p->prepaid = NULL;

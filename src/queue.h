@@ -147,6 +147,10 @@ typedef struct relay__producer {
 	struct relay__ring *last;               /* the ring used last: usually the one */
 	struct relay__conn *prepaid;            /* connection references taken in bulk */
 	uint32_t prepaid_n;
+	/* the previous connection's unused bulk references, returned after
+	 * the post's section (their release may free it: user code) */
+	struct relay__conn *stale;
+	uint32_t stale_n;
 } relay__producer;
 
 int relay__queue_init(relay__queue *q);
@@ -170,6 +174,10 @@ void relay__queue_disown(relay__queue *q);
 bool relay__queue_push_slot(struct relay__tdata *from, struct relay__tdata *to,
 			    struct relay__conn *conn, relay_object *sender, size_t argsize,
 			    const void *arg);
+/* After the section of a post: returns the bulk references left on the
+ * connection used before (relay__queue_push_slot switched to another;
+ * their release may free it, which runs the allocator: not in a section). */
+void relay__queue_release_stale(relay__producer *p);
 /* The same for a heap event (after from's earlier posts: FIFO per sender). */
 bool relay__queue_push_event(struct relay__tdata *from, struct relay__tdata *to,
 			     struct relay__event *ev);

@@ -642,10 +642,12 @@ RELAY__NOINLINE static int emit_queued_heap(struct relay__conn *c, const struct 
 		return rc;
 	}
 	rc = relay__post(c->ranchor, ev, RELAY__POST_ALWAYS, NULL);
-	if (rc < 0) {
+	if (rc == RELAY_ENOTRUNNING)   /* no loop will ever take it */
+		atomic_fetch_add_explicit(&e->self->refused, 1, memory_order_relaxed);
+	else if (rc < 0)
 		count_drop_for(e->self, c);
+	if (rc < 0)
 		relay__event_free(ev, rc);
-	}
 	return rc == RELAY_ENOTRUNNING || rc == RELAY_ENOTDELIVERED ? 0 : rc;
 }
 

@@ -252,7 +252,6 @@ struct relay__tdata *relay__tdata_adopt(void)
 static void announce_done(struct relay__tdata *t)
 {
 	pthread_mutex_lock(&t->done_lock);
-	atomic_fetch_add(&t->runs_done, 1);
 	pthread_cond_broadcast(&t->done_cond);
 	pthread_mutex_unlock(&t->done_lock);
 }
@@ -263,7 +262,7 @@ static void begin_finish(struct relay__tdata *t)
 	pthread_mutex_lock(&t->q.lock);
 	atomic_store(&t->state, RELAY__T_FINISHING);
 	atomic_store(&t->exit_req, 0);
-	t->loop_quit_depth = 0;
+	t->quit_next = false;
 	pthread_mutex_unlock(&t->q.lock);
 }
 
@@ -469,6 +468,18 @@ static enum start_plan plan_start(struct relay__tdata *t, int *was)
 	return plan;
 }
 
+/* The thread could not be started: a blocking call accepted while it was
+ * STARTING would wait for a loop that never runs. Release it (the loop is
+ * stopped: one owner at a time, the wait is for a short deletion run). */
+static void release_start_waiters(struct relay__tdata *t)
+{
+	while (!relay__queue_own(&t->q))
+		sched_yield();
+	relay__release_blocking(t);
+	relay__queue_disown(&t->q);
+	relay__loop_serve(t);
+}
+
 int relay_thread_start(relay_thread *h)
 {
 	struct relay__tdata *t = data_of(h);
@@ -504,6 +515,7 @@ int relay_thread_start(relay_thread *h)
 	rc = pthread_create(&t->pthread, NULL, thread_main, t);
 	if (rc != 0) {
 		set_state(t, was);
+		release_start_waiters(t);
 		relay__tdata_unref(t);
 		return rc == EAGAIN ? -EAGAIN : -rc;
 	}
@@ -518,7 +530,10 @@ static void request_exit(struct relay__tdata *t, int code)
 	relay__tdata_ref(t);   /* an adopted thread may exit as soon as it is set */
 	pthread_mutex_lock(&t->q.lock);
 	int st = atomic_load(&t->state);
-	bool take = st == RELAY__T_NEW || st == RELAY__T_STARTING || st == RELAY__T_RUNNING;
+	/* A finishing thread that start() asked to run again: the quit is for
+	 * that run (it was asked for after the start). */
+	bool take = st == RELAY__T_NEW || st == RELAY__T_STARTING || st == RELAY__T_RUNNING ||
+		    (st == RELAY__T_FINISHING && t->restart_pending);
 	if (take)   /* seq_cst: the waker's half of the wake-up handshake */
 		atomic_store(&t->exit_req, RELAY__EXIT_PENDING | (uint32_t)code);
 	pthread_mutex_unlock(&t->q.lock);
@@ -541,13 +556,12 @@ int relay_thread_quit(relay_thread *h)
 	return relay_thread_exit(h, 0);
 }
 
-/* Done: never started, or stopped, or the run current when the wait began
- * has finished (it may have been started again straight away). */
-static bool run_done(struct relay__tdata *t, uint_fast64_t runs0)
+/* Done: never started, or stopped - a thread started again while it was
+ * finishing is waited for until that run ends too. */
+static bool run_done(struct relay__tdata *t)
 {
 	int st = atomic_load(&t->state);
-	return st == RELAY__T_NEW || relay__tstate_stopped(st) ||
-	       atomic_load(&t->runs_done) != runs0;
+	return st == RELAY__T_NEW || relay__tstate_stopped(st);
 }
 
 static int wait_record(struct relay__tdata *t, int timeout_ms)
@@ -564,12 +578,11 @@ static int wait_record(struct relay__tdata *t, int timeout_ms)
 	}
 	int rc = 0;
 	pthread_mutex_lock(&t->done_lock);
-	uint_fast64_t runs0 = atomic_load(&t->runs_done);
-	while (!run_done(t, runs0) && rc == 0) {
+	while (!run_done(t) && rc == 0) {
 		if (timeout_ms < 0)
 			pthread_cond_wait(&t->done_cond, &t->done_lock);
 		else if (pthread_cond_timedwait(&t->done_cond, &t->done_lock, &deadline) == ETIMEDOUT)
-			rc = run_done(t, runs0) ? 0 : -ETIMEDOUT;
+			rc = run_done(t) ? 0 : -ETIMEDOUT;
 	}
 	pthread_mutex_unlock(&t->done_lock);
 	return rc;
@@ -583,7 +596,11 @@ int relay_thread_wait(relay_thread *h, int timeout_ms)
 	if (relay__tdata_is_current(t))
 		return relay__diag(RELAY_EWAITSELF, "relay_thread_wait: thread '%s' cannot wait "
 				   "for itself; quit its loop and wait from another thread", t->name);
-	return wait_record(t, timeout_ms);
+	/* An adopted thread frees its record as it exits: hold it meanwhile. */
+	relay__tdata_ref(t);
+	int rc = wait_record(t, timeout_ms);
+	relay__tdata_unref(t);
+	return rc;
 }
 
 int relay_thread_stop(relay_thread *h, int timeout_ms)
@@ -686,6 +703,7 @@ int relay_thread_stats(const relay_thread *h, relay_loop_stats *out)
 	out->delivered = atomic_load_explicit(&t->delivered, memory_order_relaxed);
 	out->dropped = atomic_load_explicit(&t->dropped, memory_order_relaxed);
 	out->moved = atomic_load_explicit(&t->moved, memory_order_relaxed);
+	out->refused = atomic_load_explicit(&t->refused, memory_order_relaxed);
 	out->wakeups = atomic_load_explicit(&t->wakeups, memory_order_relaxed);
 	out->passes = atomic_load_explicit(&t->passes, memory_order_relaxed);
 	out->timers_fired = atomic_load_explicit(&t->timers_fired, memory_order_relaxed);
@@ -714,6 +732,23 @@ static bool is_live(struct relay__tdata *t)
 	return tstate_loops(relay__tstate(t));
 }
 
+/* relay_main_run waits for its threads serving the main loop meanwhile: a
+ * stopping thread may be in a blocking call to the main thread (or wait
+ * for a deletion there) and would otherwise be named a straggler. */
+static int wait_serving(struct relay__tdata *t, int timeout_ms)
+{
+	struct relay__tdata *self = relay__tls.self;
+	uint64_t deadline = relay__now_ns() + (uint64_t)timeout_ms * 1000000u;
+	for (;;) {
+		if (self)
+			relay__loop_pass(self, 0);
+		if (wait_record(t, 2) == 0)
+			return 0;
+		if (relay__now_ns() >= deadline)
+			return -ETIMEDOUT;
+	}
+}
+
 static void name_straggler(struct relay__tdata *t, int timeout_ms)
 {
 	relay__diag(-ETIMEDOUT, "relay_main_run: thread '%s' did not stop within %d ms; "
@@ -735,7 +770,7 @@ static void stop_all_threads_slowly(int timeout_ms)
 		if (!found)
 			return;
 		request_exit(found, 0);
-		if (wait_record(found, timeout_ms) < 0)
+		if (wait_serving(found, timeout_ms) < 0)
 			name_straggler(found, timeout_ms);
 		relay__tdata_unref(found);
 	}
@@ -794,7 +829,7 @@ static void stop_all_threads(int timeout_ms)
 	for (size_t i = 0; i < n; i++)
 		request_exit(live[i], 0);
 	for (size_t i = 0; i < n; i++) {
-		if (wait_record(live[i], timeout_ms) < 0)
+		if (wait_serving(live[i], timeout_ms) < 0)
 			name_straggler(live[i], timeout_ms);
 		relay__tdata_unref(live[i]);
 	}
