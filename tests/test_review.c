@@ -1,0 +1,300 @@
+/*
+ * test_review.c - findings of a review of the rewritten core, one test
+ * per finding, each named after the promise it shows broken.
+ *
+ * Tests that fail by a wrong result come first; those that show their bug
+ * as a sanitizer report (ASan: use after free) run in a process of their
+ * own (RACE_ISOLATED) so the others still run. Each test says in which
+ * build it fails. Race tests repeat their scenario within a small trial
+ * budget (RELAY_RACE_TRIALS / RELAY_RACE_MS raise it). No test asserts on
+ * timing: counts, return codes, thread states.
+ *
+ * White-box where a rule of the core (no user code - the allocator
+ * included - inside a section) cannot be seen from outside: the test
+ * includes src/internal.h to read the calling thread's section counter.
+ *
+ * Usage: test_review [cmocka name pattern]
+ */
+#include "objtest.h"
+#include "racetest.h"
+
+#include "internal.h"
+
+#include <sched.h>
+
+/* ---------------------------------------------------------------------
+ * The allocator: malloc/free, and a check made on every release: whether
+ * the releasing thread is the watched one and is inside a section (its
+ * grace sequence number is odd, grace.h). Rule 3 of docs/design.md: "the
+ * allocator never runs while relay ... is inside a section".
+ * --------------------------------------------------------------------- */
+
+static struct relay__tdata *_Atomic g_watch_td;
+static pthread_t g_watch_thread;   /* written before g_watch_td is set */
+static atomic_long g_frees_in_section;
+
+static void *rv_alloc(size_t size, void *user)
+{
+	(void)user;
+	return malloc(size);
+}
+
+static void rv_release(void *p, void *user)
+{
+	(void)user;
+	struct relay__tdata *td = atomic_load(&g_watch_td);
+	if (p && td && pthread_equal(pthread_self(), g_watch_thread) &&
+	    (atomic_load_explicit(&td->grace.seq, memory_order_relaxed) & 1))
+		atomic_fetch_add(&g_frees_in_section, 1);
+	free(p);
+}
+
+static const relay_allocator rv_allocator = { rv_alloc, rv_release, NULL };
+
+/* ---------------------------------------------------------------------
+ * 1. T2: a quit sent after relay_thread_start() returned 0 for a thread
+ * that was still finishing (the restart is pending) is dropped: the
+ * request is refused while the state is FINISHING (thread.c:521), and the
+ * pending restart then runs a new loop that nothing asked to end. So
+ * relay_thread_stop() returns 0 while the thread runs again, and the new
+ * run never ends (relay_main_run's stop_all_threads has the same hole: it
+ * returns with that thread running, T5). Wrong result in any build.
+ * --------------------------------------------------------------------- */
+
+static atomic_int g_hold_entered, g_hold_go, g_hold_once;
+
+static void hold_first_finish(void *data)
+{
+	(void)data;
+	if (atomic_exchange(&g_hold_once, 1))
+		return;
+	atomic_store(&g_hold_entered, 1);
+	uint64_t dl = now_ms() + SAFETY_MS;
+	while (!atomic_load(&g_hold_go) && now_ms() < dl)
+		sched_yield();
+}
+
+static void test_T2_quit_after_restart_while_finishing_is_kept(void **state)
+{
+	(void)state;
+	atomic_store(&g_hold_entered, 0);
+	atomic_store(&g_hold_go, 0);
+	atomic_store(&g_hold_once, 0);
+	relay_thread *t = start_thread("rv-restart");
+	/* no context: direct, in t, while it finishes */
+	assert_int_equal(relay_connect_func(t, finished, hold_first_finish, NULL), 0);
+	assert_int_equal(relay_thread_quit(t), 0);
+	WAIT_UNTIL(atomic_load(&g_hold_entered));
+
+	/* t is finishing: start() is accepted (it starts again once the
+	 * finish is done, as Qt's start() waits for it) ... */
+	assert_int_equal(relay_thread_start(t), 0);
+	/* ... and a stop after it must end that new run. */
+	assert_int_equal(relay_thread_quit(t), 0);
+	atomic_store(&g_hold_go, 1);
+	assert_int_equal(relay_thread_wait(t, SAFETY_MS), 0);   /* the first run */
+	/* The quit came after the start and before the new run's loop: it is
+	 * for that run (T2), so the thread finishes again. Today it runs on
+	 * and this wait times out. */
+	int rc = relay_thread_wait(t, 3000);
+	bool running = relay_thread_is_running(t);
+	if (rc != 0)
+		(void)relay_thread_stop(t, SAFETY_MS);   /* clean up */
+	assert_int_equal(relay_thread_destroy(t), 0);
+	assert_int_equal(rc, 0);
+	assert_false(running);
+}
+
+/* ---------------------------------------------------------------------
+ * 2. D7: "nothing is delivered to it once its destruction has begun" holds
+ * for queued calls only. A direct (AUTO, same thread) call still reaches
+ * an object whose destruction began: relay__object_destroy_unchecked
+ * (object.c:286-288) destroys the children and emits `destroyed` before
+ * it cuts the object's connections, and a direct call checks only the
+ * connection's `alive` (internal.h relay__conn_call_checked), not the
+ * receiver's anchor. The common Qt pattern "the parent listens to its
+ * child's destroyed" then calls the parent's slot while the parent is
+ * half destroyed (its own destroyed slots ran, relay_weak reads NULL).
+ * Qt cuts the connections before it deletes the children. Wrong result in
+ * any build.
+ * --------------------------------------------------------------------- */
+
+static atomic_int g_parent_calls;
+
+static void parent_on_child_destroyed(obj *self)
+{
+	(void)self;
+	atomic_fetch_add(&g_parent_calls, 1);
+}
+
+static void test_D7_no_direct_call_to_parent_being_destroyed(void **state)
+{
+	(void)state;
+	atomic_store(&g_parent_calls, 0);
+	obj *parent = new_obj(NULL, 1);
+	obj *child = new_obj(&parent->base, 2);
+	assert_int_equal(relay_connect(&child->base, destroyed, parent, parent_on_child_destroyed),
+			 0);
+	/* the child destroyed alone: the parent is alive and is told */
+	obj *child2 = new_obj(&parent->base, 3);
+	assert_int_equal(relay_connect(&child2->base, destroyed, parent, parent_on_child_destroyed),
+			 0);
+	assert_int_equal(relay_object_destroy(&child2->base), 0);
+	assert_int_equal(atomic_load(&g_parent_calls), 1);
+
+	/* the parent destroyed: its destruction began before its child's, so
+	 * the parent's slot must not run */
+	atomic_store(&g_parent_calls, 0);
+	assert_int_equal(relay_object_destroy(&parent->base), 0);
+	assert_int_equal(atomic_load(&g_parent_calls), 0);
+}
+
+/* ---------------------------------------------------------------------
+ * 3. O1 / rule 1 (anchors): moving an object whose thread's handle was
+ * destroyed (it has no thread; any thread may move it) drops the anchor's
+ * reference on the old, gone thread record at once: move_homeless
+ * (move.c:228) calls tree_rehome without marking the anchors in transit
+ * and without a grace period, and tree_rehome (move.c:47-49) unrefs the
+ * old home. When that was the record's last reference (the object was the
+ * last one of that thread) the record is freed right there - under the
+ * new thread's queue lock, with the allocator - while a thread emitting to
+ * the object can be between reading the old home and using it in its
+ * section (post.c:101-108 locate: relay__tstate(*t), then
+ * relay__count_drop(t) in relay__post_slot): a use after free of the
+ * thread record. Posting while the receiver is moved is allowed ("posts
+ * wait for the move"). ASan: heap-use-after-free in locate /
+ * relay__count_drop; the emitter and the mover are pinned to one CPU so
+ * the emitter is preempted inside its section.
+ * --------------------------------------------------------------------- */
+
+typedef struct emitter_ctl {
+	obj *sender;               /* lives in the emitter thread */
+	atomic_int phase;          /* 0 idle, 1 emit, 2 exit */
+	atomic_long emits;
+	atomic_int ready;
+} emitter_ctl;
+
+static void *emitter_main(void *arg)
+{
+	emitter_ctl *e = arg;
+	race_pin(0, NULL);
+	e->sender = new_obj(NULL, 100);   /* adopts the thread */
+	atomic_store(&e->ready, 1);
+	int v = 7;
+	for (;;) {
+		int ph = atomic_load_explicit(&e->phase, memory_order_relaxed);
+		if (ph == 2)
+			break;
+		if (ph == 1) {
+			relay_emit(e->sender, sig, &v);
+			atomic_fetch_add_explicit(&e->emits, 1, memory_order_relaxed);
+		} else {
+			sched_yield();
+		}
+	}
+	assert_int_equal(relay_object_destroy(&e->sender->base), 0);
+	return NULL;
+}
+
+static void test_O1_move_of_object_of_gone_thread_while_posting(void **state)
+{
+	(void)state;
+	RACE_ISOLATED();
+	emitter_ctl e = { 0 };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, emitter_main, &e), 0);
+	WAIT_UNTIL(atomic_load(&e.ready));
+	cpu_set_t saved;
+	race_pin(0, &saved);
+	race_budget b;
+	race_budget_init(&b, 300, 4000);
+	while (race_budget_next(&b)) {
+		relay_thread *t = start_thread("rv-gone");
+		obj *w = worker_obj(t, 1);
+		stop_thread(t);   /* its handle is destroyed: the record is GONE */
+		/* w holds the record's last reference */
+		relay_connection c = 0;
+		assert_int_equal(relay_connect_ex(e.sender, sig, w, on_sig, RELAY_QUEUED, 0u, &c), 0);
+		long before = atomic_load(&e.emits);
+		atomic_store(&e.phase, 1);
+		while (atomic_load(&e.emits) < before + 2)
+			sched_yield();
+		/* homeless: any thread may move it; this frees the old record */
+		assert_int_equal(relay_object_move_to_thread(&w->base, relay_thread_main()), 0);
+		atomic_store(&e.phase, 0);
+		assert_int_equal(relay_disconnect(c), 0);
+		drain();
+		assert_int_equal(relay_object_destroy(&w->base), 0);
+	}
+	atomic_store(&e.phase, 2);
+	pthread_join(th, NULL);
+	race_unpin(&saved);
+	drain();
+}
+
+/* ---------------------------------------------------------------------
+ * 4. Rule 3 (no user code, the allocator included, inside a section): a
+ * queued emit returns the references it took in bulk on the previous
+ * connection from inside its post section: relay__post_slot enters the
+ * section (post.c:169), relay__queue_push_slot -> take_conn_ref
+ * (queue.c:346-348) calls relay__conn_unref_n on the old prepaid
+ * connection, and when those were its last references (it was
+ * disconnected and its events delivered) conn_free runs there: the
+ * allocator's release hook (and the receiver anchor's release, and
+ * through it possibly the home record's) inside the section. A hook that
+ * blocks there stalls every move_to_thread and disconnect (grace periods
+ * spin on this section); one that posts nests a section and breaks it.
+ * Wrong result in any build (white-box: the hook reads the thread's
+ * section counter).
+ * --------------------------------------------------------------------- */
+
+static void test_D3_no_allocator_call_inside_post_section(void **state)
+{
+	(void)state;
+	relay_thread *t = start_thread("rv-prepaid");
+	obj *w1 = worker_obj(t, 1), *w2 = worker_obj(t, 2);
+	obj *s = new_obj(NULL, 3);
+	relay_connection c1 = 0, c2 = 0;
+	assert_int_equal(relay_connect_ex(s, sig, w1, on_sig, RELAY_QUEUED, 0u, &c1), 0);
+	int v = 1;
+	assert_int_equal(relay_emit(s, sig, &v), 0);   /* prepaid: c1, 255 spare refs */
+	WAIT_UNTIL(atomic_load(&w1->hits) == 1);
+	/* c1 lives on now by the 255 spare references main's producer holds
+	 * (and the emit cache's snapshot, released at the next emit) */
+	assert_int_equal(relay_disconnect(c1), 0);
+	assert_int_equal(relay_connect_ex(s, sig, w2, on_sig, RELAY_QUEUED, 0u, &c2), 0);
+
+	g_watch_thread = pthread_self();
+	atomic_store(&g_frees_in_section, 0);
+	atomic_store(&g_watch_td, relay_thread_main()->relay__data);
+	assert_int_equal(relay_emit(s, sig, &v), 0);   /* swaps prepaid c1 -> c2 */
+	atomic_store(&g_watch_td, NULL);
+	WAIT_UNTIL(atomic_load(&w2->hits) == 1);
+	long in_section = atomic_load(&g_frees_in_section);
+
+	assert_int_equal(relay_disconnect(c2), 0);
+	assert_int_equal(relay_object_destroy(&s->base), 0);
+	assert_int_equal(relay_object_delete_later(&w1->base), 0);
+	assert_int_equal(relay_object_delete_later(&w2->base), 0);
+	stop_thread(t);
+	assert_int_equal(in_section, 0);
+}
+
+int main(int argc, char **argv)
+{
+	if (relay_set_allocator(&rv_allocator) != 0)
+		return 1;
+	if (!race_isolation_init(argc, argv) && argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_T2_quit_after_restart_while_finishing_is_kept,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_D7_no_direct_call_to_parent_being_destroyed,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_D3_no_allocator_call_inside_post_section, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_O1_move_of_object_of_gone_thread_while_posting,
+						setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
