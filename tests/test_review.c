@@ -280,6 +280,138 @@ static void test_D3_no_allocator_call_inside_post_section(void **state)
 	assert_int_equal(in_section, 0);
 }
 
+/* ---------------------------------------------------------------------
+ * 5. T2 (wait): relay_thread_wait on an adopted thread's handle takes no
+ * reference on the thread record. The adopted thread, exiting, announces
+ * its end (thread.c:322 announce_done: broadcast under done_lock), then
+ * drains and drops the record's last reference (thread.c:332) - which
+ * frees the record, its done_lock and done_cond included, and the handle
+ * with it (record_free, thread.c:173-175) - while the waiter, woken by
+ * the broadcast, is still inside wait_record (thread.c:566-574) on that
+ * mutex. relay_thread_stop on an adopted handle is the same. The two
+ * threads are pinned to one CPU so the exiting thread runs to the free
+ * before the waiter gets the CPU back. ASan: heap-use-after-free in
+ * wait_record / pthread_mutex_unlock.
+ * --------------------------------------------------------------------- */
+
+static relay_thread *_Atomic g_adopted_handle;
+static atomic_int g_adopted_go, g_waiting, g_wait_bad;
+
+#define WAITERS 24
+
+static void *adopted_then_exit(void *arg)
+{
+	(void)arg;
+	race_pin(1, NULL);
+	atomic_store(&g_adopted_handle, relay_thread_current());   /* adopts it */
+	while (!atomic_load(&g_adopted_go))
+		sleep_ms(1);
+	return NULL;    /* its record goes in the exit hook */
+}
+
+static void *waiter(void *arg)
+{
+	race_pin(0, NULL);
+	relay_thread *h = arg;
+	atomic_fetch_add(&g_waiting, 1);
+	if (relay_thread_wait(h, SAFETY_MS) != 0)
+		atomic_fetch_add(&g_wait_bad, 1);
+	return NULL;
+}
+
+static void test_T2_wait_for_adopted_thread_exit_keeps_record(void **state)
+{
+	(void)state;
+	RACE_ISOLATED();
+	race_budget b;
+	race_budget_init(&b, 20, 4000);
+	while (race_budget_next(&b)) {
+		atomic_store(&g_adopted_handle, NULL);
+		atomic_store(&g_adopted_go, 0);
+		atomic_store(&g_waiting, 0);
+		pthread_t th, w[WAITERS];
+		assert_int_equal(pthread_create(&th, NULL, adopted_then_exit, NULL), 0);
+		while (!atomic_load(&g_adopted_handle))
+			sleep_ms(1);
+		relay_thread *h = atomic_load(&g_adopted_handle);
+		/* Threads waiting for it to finish (T2: any thread but itself);
+		 * its exit wakes them all, and they take done_lock one by one
+		 * while it goes on to free the record. */
+		for (int i = 0; i < WAITERS; i++)
+			assert_int_equal(pthread_create(&w[i], NULL, waiter, h), 0);
+		while (atomic_load(&g_waiting) < WAITERS)
+			sleep_ms(1);
+		sleep_ms(5);   /* let them block in relay_thread_wait */
+		atomic_store(&g_adopted_go, 1);
+		pthread_join(th, NULL);
+		for (int i = 0; i < WAITERS; i++)
+			pthread_join(w[i], NULL);
+	}
+	assert_int_equal(atomic_load(&g_wait_bad), 0);
+}
+
+/* ---------------------------------------------------------------------
+ * 6. T2 (quit the innermost loop): relay_loop_exit records one depth to
+ * end (loop.c:558-560, a single loop_quit_depth). A slot that quits the
+ * loop running it and then runs a nested loop (a "please wait" loop, or
+ * any slot that pumps until some reply arrives) loses that quit as soon
+ * as something quits the nested loop: the nested relay_loop_exit
+ * overwrites the depth, the nested loop takes it and clears it
+ * (loop.c:455-457), and the outer loop runs on. Qt's QEventLoop::exit
+ * belongs to each loop, so both loops return. Wrong result in any build
+ * (a watchdog ends the outer loop with code 99 if it does not return by
+ * itself, so the test does not hang).
+ * --------------------------------------------------------------------- */
+
+static atomic_int g_nested_returned, g_outer_done, g_watchdog_fired;
+
+static void quit_nested(void *data)
+{
+	(void)data;
+	relay_loop_quit();   /* ends the nested loop only */
+}
+
+static void quit_then_nest(void *data)
+{
+	obj *ctx = data;
+	relay_loop_exit(0);   /* this slot's loop (the outer one) is to end */
+	assert_int_equal(relay_invoke(&ctx->base, quit_nested, NULL, NULL), 0);
+	(void)relay_loop_run();   /* nested: returns when quit_nested quits it */
+	atomic_store(&g_nested_returned, 1);
+}
+
+static void *watchdog(void *arg)
+{
+	(void)arg;
+	uint64_t dl = now_ms() + 3000;
+	while (!atomic_load(&g_outer_done) && now_ms() < dl)
+		sleep_ms(5);
+	if (!atomic_load(&g_outer_done)) {
+		atomic_store(&g_watchdog_fired, 1);
+		relay_main_exit(99);
+	}
+	return NULL;
+}
+
+static void test_T2_outer_loop_quit_survives_nested_loop_quit(void **state)
+{
+	(void)state;
+	atomic_store(&g_nested_returned, 0);
+	atomic_store(&g_outer_done, 0);
+	atomic_store(&g_watchdog_fired, 0);
+	obj *ctx = new_obj(NULL, 1);
+	assert_int_equal(relay_invoke(&ctx->base, quit_then_nest, ctx, NULL), 0);
+	pthread_t wd;
+	assert_int_equal(pthread_create(&wd, NULL, watchdog, NULL), 0);
+	int code = relay_loop_run();
+	atomic_store(&g_outer_done, 1);
+	pthread_join(wd, NULL);
+	assert_int_equal(relay_object_destroy(&ctx->base), 0);
+	assert_int_equal(atomic_load(&g_nested_returned), 1);
+	assert_int_equal(atomic_load(&g_watchdog_fired), 0);
+	assert_int_equal(code, 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (relay_set_allocator(&rv_allocator) != 0)
@@ -293,7 +425,11 @@ int main(int argc, char **argv)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_D3_no_allocator_call_inside_post_section, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_T2_outer_loop_quit_survives_nested_loop_quit,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O1_move_of_object_of_gone_thread_while_posting,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_T2_wait_for_adopted_thread_exit_keeps_record,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
