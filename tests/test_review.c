@@ -412,6 +412,64 @@ static void test_T2_outer_loop_quit_survives_nested_loop_quit(void **state)
 	assert_int_equal(code, 0);
 }
 
+/* ---------------------------------------------------------------------
+ * 7. O1 (timers move with their object) / T4-style lifetime: a running
+ * timer moved into a thread waits on that thread's moved list
+ * (move.c:150-154 relay__queue_push_timer_locked) until the thread's next
+ * pass takes it (loop.c:214 relay__loop_take_moved). The timer already
+ * lives in the new thread, which may destroy it before that pass - plain
+ * code of the main thread, a timer slot that runs before the pass takes
+ * its moved list (loop.c:410-411), a started slot. relay_object_destroy
+ * then frees the timer's data (timer.c:162-171 timer_finalize: disarm
+ * sees it unarmed) while the moved list still links it, and the next
+ * pass arms freed memory (timer.c:303-313). Only a destroy by a thread
+ * serving the loop purges the moved list first. ASan:
+ * heap-use-after-free in relay__timers_arm_list.
+ * --------------------------------------------------------------------- */
+
+static atomic_int g_moved_timer_fired;
+
+static void on_moved_timeout(relay_timer *t)
+{
+	(void)t;
+	atomic_fetch_add(&g_moved_timer_fired, 1);
+}
+
+static int make_timer_and_push_to_main(void *data)
+{
+	relay_timer **out = data;
+	relay_timer *tm = NULL;
+	if (relay_timer_create(NULL, &tm) != 0)
+		return -1;
+	if (relay_connect(tm, timeout, tm, on_moved_timeout) != 0)
+		return -2;
+	if (relay_timer_start(tm, 50) != 0)
+		return -3;
+	if (relay_object_move_to_thread(&tm->base, relay_thread_main()) != 0)
+		return -4;
+	*out = tm;
+	return 0;
+}
+
+static void test_O1_timer_moved_in_and_destroyed_before_next_pass(void **state)
+{
+	(void)state;
+	RACE_ISOLATED();
+	relay_thread *t = start_thread("rv-timer");
+	obj *w = worker_obj(t, 1);
+	relay_timer *tm = NULL;
+	assert_int_equal(run_in(w, make_timer_and_push_to_main, &tm), 0);
+	assert_ptr_equal(relay_object_thread(&tm->base), relay_thread_main());
+	/* It lives here now: its owner may destroy it at once. */
+	assert_int_equal(relay_object_destroy(&tm->base), 0);
+	drain();   /* the next pass takes the moved list */
+	sleep_ms(60);
+	drain();
+	assert_int_equal(atomic_load(&g_moved_timer_fired), 0);
+	assert_int_equal(relay_object_delete_later(&w->base), 0);
+	stop_thread(t);
+}
+
 int main(int argc, char **argv)
 {
 	if (relay_set_allocator(&rv_allocator) != 0)
@@ -430,6 +488,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_O1_move_of_object_of_gone_thread_while_posting,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_T2_wait_for_adopted_thread_exit_keeps_record,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_O1_timer_moved_in_and_destroyed_before_next_pass,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
