@@ -470,6 +470,65 @@ static void test_O1_timer_moved_in_and_destroyed_before_next_pass(void **state)
 	stop_thread(t);
 }
 
+/* ---------------------------------------------------------------------
+ * 8. T5 / D8: relay_main_run stops its threads without serving the main
+ * loop. A worker that, as the application quits, is in a blocking call
+ * to a main-thread object (accepted: the main thread "serves" once it has
+ * pumped, thread.c:63-65) waits for a loop that relay_main_run no longer
+ * runs (thread.c:813-816: stop_all_threads waits, then one
+ * relay_process_events). The worker cannot see the quit, so the main
+ * thread waits its whole timeout, names it a straggler, and returns
+ * while it still runs - although relay could serve the call while it
+ * waits. Wrong result in any build (a straggler diagnostic, the thread
+ * not finished when relay_main_run returns).
+ * --------------------------------------------------------------------- */
+
+static int ret_seven(void *data)
+{
+	(void)data;
+	return 7;
+}
+
+typedef struct quit_job {
+	obj *main_obj;
+	atomic_int rc, result;
+} quit_job;
+
+static void quit_main_then_call_it(void *data)
+{
+	quit_job *j = data;
+	struct relay__tdata *m = relay_thread_main()->relay__data;
+	relay_main_quit();
+	/* once the main loop has returned (white-box: its depth) */
+	while (atomic_load(&m->loop_depth) > 0)
+		sched_yield();
+	int r = 0;
+	atomic_store(&j->rc, relay_invoke_blocking(&j->main_obj->base, ret_seven, NULL, &r));
+	atomic_store(&j->result, r);
+}
+
+static void test_T5_main_run_serves_blocking_calls_while_stopping_threads(void **state)
+{
+	(void)state;
+	relay_thread *t = start_thread("rv-quitcall");
+	obj *w = worker_obj(t, 1);
+	quit_job j = { .main_obj = new_obj(NULL, 2), .rc = 1 };
+	drain();   /* the main thread has pumped: it serves blocking calls */
+	assert_int_equal(relay_invoke(&w->base, quit_main_then_call_it, &j, NULL), 0);
+	diag_reset();
+	assert_int_equal(relay_main_run(2000), 0);
+	int diags = diag_count();
+	bool finished = relay_thread_is_finished(t);
+	WAIT_UNTIL(atomic_load(&j.rc) != 1);
+	assert_int_equal(atomic_load(&j.rc), 0);
+	assert_int_equal(atomic_load(&j.result), 7);
+	assert_int_equal(relay_object_delete_later(&w->base), 0);
+	stop_thread(t);
+	assert_int_equal(relay_object_destroy(&j.main_obj->base), 0);
+	assert_int_equal(diags, 0);      /* no straggler */
+	assert_true(finished);           /* stopped when relay_main_run returned */
+}
+
 int main(int argc, char **argv)
 {
 	if (relay_set_allocator(&rv_allocator) != 0)
@@ -485,6 +544,8 @@ int main(int argc, char **argv)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_T2_outer_loop_quit_survives_nested_loop_quit,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_T5_main_run_serves_blocking_calls_while_stopping_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O1_move_of_object_of_gone_thread_while_posting,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_T2_wait_for_adopted_thread_exit_keeps_record,
