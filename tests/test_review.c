@@ -529,6 +529,42 @@ static void test_T5_main_run_serves_blocking_calls_while_stopping_threads(void *
 	assert_true(finished);           /* stopped when relay_main_run returned */
 }
 
+/* ---------------------------------------------------------------------
+ * 9. T5 / relay.h move_to_thread ("thread NULL detaches it: events for it
+ * are then dropped and counted until it is moved again"): a queued emit
+ * to a detached receiver is dropped uncounted. relay__post_slot counts a
+ * drop only when the receiver has a thread record (post.c:176-177,
+ * `rc < 0 && t`), and emit_queued then reports success (signal.c:677).
+ * No loop's `dropped` grows - the event is neither delivered nor counted
+ * anywhere (the emitting thread's loop is the only one it could be
+ * counted in). Wrong result in any build.
+ * --------------------------------------------------------------------- */
+
+static uint64_t dropped_of(relay_thread *t)
+{
+	relay_loop_stats st;
+	assert_int_equal(relay_thread_stats(t, &st), 0);
+	return st.dropped;
+}
+
+static void test_T5_emit_to_detached_receiver_counted_as_dropped(void **state)
+{
+	(void)state;
+	obj *s = new_obj(NULL, 1), *r = new_obj(NULL, 2);
+	assert_int_equal(relay_connect_ex(s, sig, r, on_sig, RELAY_QUEUED, 0u, NULL), 0);
+	assert_int_equal(relay_object_move_to_thread(&r->base, NULL), 0);
+	uint64_t before = dropped_of(relay_thread_main());
+	int v = 5;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(relay_emit(s, sig, &v), 0);
+	drain();
+	uint64_t after = dropped_of(relay_thread_main());
+	assert_int_equal(atomic_load(&r->hits), 0);
+	assert_int_equal(relay_object_destroy(&s->base), 0);
+	assert_int_equal(relay_object_destroy(&r->base), 0);   /* no thread: any thread */
+	assert_int_equal(after - before, 3);
+}
+
 int main(int argc, char **argv)
 {
 	if (relay_set_allocator(&rv_allocator) != 0)
@@ -546,6 +582,8 @@ int main(int argc, char **argv)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_T5_main_run_serves_blocking_calls_while_stopping_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_T5_emit_to_detached_receiver_counted_as_dropped,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O1_move_of_object_of_gone_thread_while_posting,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_T2_wait_for_adopted_thread_exit_keeps_record,
