@@ -159,7 +159,7 @@ static void test_D7_no_direct_call_to_parent_being_destroyed(void **state)
  * last one of that thread) the record is freed right there - under the
  * new thread's queue lock, with the allocator - while a thread emitting to
  * the object can be between reading the old home and using it in its
- * section (post.c:101-108 locate: relay__tstate(*t), then
+ * section (post.c:36-45 locate: relay__tstate(*t) at :42, then
  * relay__count_drop(t) in relay__post_slot): a use after free of the
  * thread record. Posting while the receiver is moved is allowed ("posts
  * wait for the move"). ASan: heap-use-after-free in locate /
@@ -236,7 +236,7 @@ static void test_O1_move_of_object_of_gone_thread_while_posting(void **state)
  * 4. Rule 3 (no user code, the allocator included, inside a section): a
  * queued emit returns the references it took in bulk on the previous
  * connection from inside its post section: relay__post_slot enters the
- * section (post.c:169), relay__queue_push_slot -> take_conn_ref
+ * section (post.c:104), relay__queue_push_slot -> take_conn_ref
  * (queue.c:346-348) calls relay__conn_unref_n on the old prepaid
  * connection, and when those were its last references (it was
  * disconnected and its events delivered) conn_free runs there: the
@@ -533,7 +533,7 @@ static void test_T5_main_run_serves_blocking_calls_while_stopping_threads(void *
  * 9. T5 / relay.h move_to_thread ("thread NULL detaches it: events for it
  * are then dropped and counted until it is moved again"): a queued emit
  * to a detached receiver is dropped uncounted. relay__post_slot counts a
- * drop only when the receiver has a thread record (post.c:176-177,
+ * drop only when the receiver has a thread record (post.c:111-112,
  * `rc < 0 && t`), and emit_queued then reports success (signal.c:677).
  * No loop's `dropped` grows - the event is neither delivered nor counted
  * anywhere (the emitting thread's loop is the only one it could be
