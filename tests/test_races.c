@@ -1,6 +1,9 @@
 /*
- * test_review.c - findings of a review of the rewritten core, one test
- * per finding, each named after the promise it shows broken.
+ * test_races.c - races and lifetimes across threads in the core (restart
+ * and quit, destruction order, moves of objects of gone threads, waits on
+ * exiting threads, nested loop quits, moved timers, shutdown serving,
+ * sections): one test per bug found, each named after the promise the
+ * bug broke.
  *
  * Tests that fail by a wrong result come first; those that show their bug
  * as a sanitizer report (ASan: use after free) run in a process of their
@@ -13,7 +16,7 @@
  * included - inside a section) cannot be seen from outside: the test
  * includes src/internal.h to read the calling thread's section counter.
  *
- * Usage: test_review [cmocka name pattern]
+ * Usage: test_races [cmocka name pattern]
  */
 #include "objtest.h"
 #include "racetest.h"
@@ -531,34 +534,32 @@ static void test_T5_main_run_serves_blocking_calls_while_stopping_threads(void *
 
 /* ---------------------------------------------------------------------
  * 9. T5 / relay.h move_to_thread ("thread NULL detaches it: events for it
- * are then dropped and counted until it is moved again"): a queued emit
- * to a detached receiver is dropped uncounted. relay__post_slot counts a
- * drop only when the receiver has a thread record (post.c:111-112,
- * `rc < 0 && t`), and emit_queued then reports success (signal.c:677).
- * No loop's `dropped` grows - the event is neither delivered nor counted
- * anywhere (the emitting thread's loop is the only one it could be
- * counted in). Wrong result in any build.
+ * are then dropped, and counted in the emitting thread's refused"): a
+ * queued emit to a detached receiver was dropped uncounted - no loop's
+ * counters grew, and the emit reported success. No loop can take it, so
+ * the emitting thread counts it (relay_loop_stats.refused). Wrong result
+ * in any build before the fix.
  * --------------------------------------------------------------------- */
 
-static uint64_t dropped_of(relay_thread *t)
+static uint64_t refused_of(relay_thread *t)
 {
 	relay_loop_stats st;
 	assert_int_equal(relay_thread_stats(t, &st), 0);
-	return st.dropped;
+	return st.refused;
 }
 
-static void test_T5_emit_to_detached_receiver_counted_as_dropped(void **state)
+static void test_T5_emit_to_detached_receiver_counted_as_refused(void **state)
 {
 	(void)state;
 	obj *s = new_obj(NULL, 1), *r = new_obj(NULL, 2);
 	assert_int_equal(relay_connect_ex(s, sig, r, on_sig, RELAY_QUEUED, 0u, NULL), 0);
 	assert_int_equal(relay_object_move_to_thread(&r->base, NULL), 0);
-	uint64_t before = dropped_of(relay_thread_main());
+	uint64_t before = refused_of(relay_thread_main());
 	int v = 5;
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(relay_emit(s, sig, &v), 0);
 	drain();
-	uint64_t after = dropped_of(relay_thread_main());
+	uint64_t after = refused_of(relay_thread_main());
 	assert_int_equal(atomic_load(&r->hits), 0);
 	assert_int_equal(relay_object_destroy(&s->base), 0);
 	assert_int_equal(relay_object_destroy(&r->base), 0);   /* no thread: any thread */
@@ -582,7 +583,7 @@ int main(int argc, char **argv)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_T5_main_run_serves_blocking_calls_while_stopping_threads, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_T5_emit_to_detached_receiver_counted_as_dropped,
+		cmocka_unit_test_setup_teardown(test_T5_emit_to_detached_receiver_counted_as_refused,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O1_move_of_object_of_gone_thread_while_posting,
 						setup, teardown),
