@@ -373,6 +373,7 @@ struct relay__tdata {
 	atomic_uint_fast64_t posted, delivered, dropped, moved, wakeups, passes, timers_fired;
 	atomic_uint_fast64_t refused;    /* this thread's queued emits no loop could take */
 	struct relay__tdata *next_all;   /* list of relay_thread records (thread.c) */
+	unsigned stop_round;             /* relay_main_run's round that stopped it; all_lock */
 };
 
 struct relay__tdata *relay__tdata_adopt(void);     /* first call in a thread */

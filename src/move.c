@@ -220,7 +220,8 @@ static int move_from_here(relay_object *obj, struct relay__tdata *from, struct r
 		if (!to) {
 			int olds = 0;
 			relay__tdata_ref(from);
-			unref_n(tree_rehome(obj, NULL, &olds), olds);
+			struct relay__tdata *old = tree_rehome(obj, NULL, &olds);
+			unref_n(old, olds);
 		}
 		carry_nowhere(from, &k);
 		/* Deletions asked for the tree: it lives nowhere now, run them. */

@@ -625,19 +625,27 @@ struct relay__anchor *relay__queue_take_mail(relay__queue *q)
 	return fifo;
 }
 
-/* Adds newly registered rings (lock: statistics walk the list). */
+/* Adds newly registered rings at the end of the list, oldest first (lock:
+ * statistics walk the list). A pass drains the rings in list order, so a
+ * thread that posts through a new ring - a relay thread started again, or
+ * a producer whose old ring to us was forgotten - has its earlier ring
+ * drained first: its posts keep their order (D4). */
 static void splice_new(relay__queue *q)
 {
 	if (!atomic_load_explicit(&q->new_rings, memory_order_relaxed))
 		return;
 	pthread_mutex_lock(&q->lock);
-	struct relay__ring *fresh = atomic_exchange(&q->new_rings, NULL);
-	while (fresh) {
+	struct relay__ring *fresh = atomic_exchange(&q->new_rings, NULL), *oldest = NULL;
+	while (fresh) {   /* the registration stack is newest first: reverse it */
 		struct relay__ring *r = fresh;
 		fresh = r->cnext;
-		r->cnext = q->rings;
-		q->rings = r;
+		r->cnext = oldest;
+		oldest = r;
 	}
+	struct relay__ring **tail = &q->rings;
+	while (*tail)
+		tail = &(*tail)->cnext;
+	*tail = oldest;
 	pthread_mutex_unlock(&q->lock);
 }
 

@@ -755,17 +755,22 @@ static void name_straggler(struct relay__tdata *t, int timeout_ms)
 		    "its loop may be blocked in a slot", t->name, timeout_ms);
 }
 
-/* Out of memory: one live thread at a time (each quit, then waited for). */
+/* Out of memory: one live thread at a time (each quit, then waited for),
+ * each once in this round - also those whose quit was already pending. */
 static void stop_all_threads_slowly(int timeout_ms)
 {
+	static atomic_uint rounds;
+	unsigned round = atomic_fetch_add(&rounds, 1) + 1;
 	for (;;) {
 		struct relay__tdata *found = NULL;
 		pthread_mutex_lock(&all_lock);
 		for (struct relay__tdata *t = all_threads; t && !found; t = t->next_all)
-			if (is_live(t) && !(atomic_load(&t->exit_req) & RELAY__EXIT_PENDING))
+			if (is_live(t) && t->stop_round != round)
 				found = t;
-		if (found)
+		if (found) {
+			found->stop_round = round;
 			relay__tdata_ref(found);
+		}
 		pthread_mutex_unlock(&all_lock);
 		if (!found)
 			return;

@@ -566,6 +566,52 @@ static void test_T5_emit_to_detached_receiver_counted_as_refused(void **state)
 	assert_int_equal(after - before, 3);
 }
 
+/* ---------------------------------------------------------------------
+ * 10. D4 across a restart of the emitting thread: a relay thread that is
+ * stopped and started again is the same emitting thread, and its posts
+ * keep their order. Its first run's ring is handed to the receiving
+ * thread at the run's end; the new run makes a new ring, which the
+ * receiver used to put first in its list and drain first, so the new
+ * run's calls overtook the old run's still queued ones. Wrong order in
+ * any build (found by the fuzzer).
+ * --------------------------------------------------------------------- */
+
+typedef struct emit_job {
+	obj *s;
+	int from, to;
+} emit_job;
+
+static int emit_range(void *p)
+{
+	emit_job *j = p;
+	for (int i = j->from; i <= j->to; i++)
+		if (relay_emit(j->s, sig, &i) != 0)
+			return -1;
+	return 0;
+}
+
+static void test_D4_order_kept_across_restart_of_emitting_thread(void **state)
+{
+	(void)state;
+	relay_thread *t = start_thread("d4-restart");
+	obj *rx = new_obj(NULL, 1);   /* lives here, in the main thread */
+	obj *s = worker_obj(t, 2);
+	assert_int_equal(relay_connect_ex(s, sig, rx, on_sig, RELAY_QUEUED, 0u, NULL), 0);
+	emit_job j0 = { s, 0, 0 }, j1 = { s, 1, 5 }, j2 = { s, 6, 10 };
+	assert_int_equal(run_in(s, emit_range, &j0), 0);
+	RUN_UNTIL(atomic_load(&rx->hits) == 1);   /* the ring is in the main list now */
+	assert_int_equal(run_in(s, emit_range, &j1), 0);   /* queued, not delivered */
+	assert_int_equal(relay_thread_stop(t, SAFETY_MS), 0);
+	assert_int_equal(relay_thread_start(t), 0);
+	assert_int_equal(run_in(s, emit_range, &j2), 0);   /* through a new ring */
+	RUN_UNTIL(atomic_load(&rx->hits) == 11);
+	for (int i = 0; i <= 10; i++)
+		assert_int_equal(rx->values[i], i);
+	assert_int_equal(relay_object_delete_later(&s->base), 0);
+	stop_thread(t);
+	assert_int_equal(relay_object_destroy(&rx->base), 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (relay_set_allocator(&rv_allocator) != 0)
@@ -584,6 +630,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(
 			test_T5_main_run_serves_blocking_calls_while_stopping_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_T5_emit_to_detached_receiver_counted_as_refused,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_D4_order_kept_across_restart_of_emitting_thread,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O1_move_of_object_of_gone_thread_while_posting,
 						setup, teardown),
