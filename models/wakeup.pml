@@ -6,8 +6,9 @@
  * -DQUIT instead, one thread asks the loop to quit (relay_thread_exit)
  * and the consumer must wake up for it. Each Promela statement is one
  * atomic step and steps interleave in one total order: the sequentially
- * consistent execution that the seq_cst exchange (commit) and the fences
- * of queue.c enforce. Claims checked, in both builds:
+ * consistent execution that queue.c's seq_cst operations enforce (the
+ * commit and the sleep announcement are exchanges, the loads of the other
+ * side are seq_cst loads). Claims checked, in both builds:
  *   - no lost wake-up: the consumer never blocks forever with records
  *     committed or a quit pending (spin reports it as an invalid end state);
  *   - one wake-up per announced sleep: the eventfd is written at most once
