@@ -63,3 +63,26 @@ void relay__anchor_transit(struct relay__anchor *a, bool on)
 	else
 		atomic_fetch_and_explicit(&a->home, ~RELAY__HOME_TRANSIT, memory_order_seq_cst);
 }
+
+struct relay__anchor *relay__anchor_get(relay_object *obj)
+{
+	/* Under the object's lock: destroy clears the pointer under it before
+	 * it drops the object's reference, so the anchor read here is alive. */
+	pthread_mutex_t *l = relay__objlock(obj);
+	pthread_mutex_lock(l);
+	struct relay__anchor *a = relay__obj_anchor(obj);
+	if (a && relay__anchor_obj(a))
+		relay__anchor_ref(a);
+	else
+		a = NULL;
+	pthread_mutex_unlock(l);
+	return a;
+}
+
+void relay__anchor_detach(relay_object *obj)
+{
+	pthread_mutex_t *l = relay__objlock(obj);
+	pthread_mutex_lock(l);
+	atomic_store(&obj->relay__anchor, NULL);
+	pthread_mutex_unlock(l);
+}

@@ -141,6 +141,11 @@ static inline relay_object *relay__anchor_obj(const struct relay__anchor *a)
  * new one; returns the old one, whose reference the caller drops after a
  * grace period. */
 struct relay__tdata *relay__anchor_rehome(struct relay__anchor *a, uintptr_t home);
+/* obj's anchor, referenced, for a caller in any thread; NULL once obj's
+ * destruction has begun (RELAY_EDESTROYED for the caller). */
+struct relay__anchor *relay__anchor_get(relay_object *obj);
+/* Destroy's end: the object lets go of its anchor (under its lock). */
+void relay__anchor_detach(relay_object *obj);
 /* Marks a live anchor as being moved (posts to it wait), or not. */
 void relay__anchor_transit(struct relay__anchor *a, bool on);
 

@@ -17,8 +17,11 @@ static struct relay__event *invoke_event(relay_object *context, enum relay__even
 		*rc = -ENOMEM;
 		return NULL;
 	}
-	ev->anchor = relay__obj_anchor(context);
-	relay__anchor_ref(ev->anchor);
+	if (!(ev->anchor = relay__anchor_get(context))) {
+		relay__free(ev);
+		*rc = RELAY_EDESTROYED;   /* its destruction began meanwhile */
+		return NULL;
+	}
 	return ev;
 }
 

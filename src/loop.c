@@ -449,6 +449,12 @@ int relay__loop_run(struct relay__tdata *self)
 	atomic_store(&self->loop_depth, depth);
 	int code;
 	for (;;) {
+		/* Its own quit first: the thread's, if pending too, then ends the
+		 * outer loops. */
+		if (frame.quit) {
+			code = frame.code;
+			break;
+		}
 		uint_fast64_t x = atomic_load(&self->exit_req);
 		if (x & RELAY__EXIT_PENDING) {
 			code = (int)(uint32_t)x;
@@ -456,10 +462,6 @@ int relay__loop_run(struct relay__tdata *self)
 			 * one came meanwhile: that one is kept for the next run). */
 			if (depth == 1)
 				atomic_compare_exchange_strong(&self->exit_req, &x, 0);
-			break;
-		}
-		if (frame.quit) {
-			code = frame.code;
 			break;
 		}
 		int rc = relay__loop_pass(self, -1);

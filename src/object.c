@@ -214,8 +214,8 @@ int relay_weak_set(relay_weak *w, relay_object *obj)
 		int rc = relay__obj_check(obj, "relay_weak_set");
 		if (rc < 0)
 			return rc;
-		a = relay__obj_anchor(obj);
-		relay__anchor_ref(a);
+		if (!(a = relay__anchor_get(obj)))
+			return RELAY_EDESTROYED;   /* destroyed meanwhile */
 	}
 	relay__anchor_unref(w->relay__b);
 	w->relay__b = a;
@@ -301,7 +301,7 @@ int relay__object_destroy_unchecked(relay_object *obj)
 	bool owned = old & RELAY__OBJ_OWNED_MEMORY;
 	if (cls && cls->finalize)
 		cls->finalize(obj);
-	atomic_store(&obj->relay__anchor, NULL);
+	relay__anchor_detach(obj);
 	if (owned)
 		relay__free(obj);
 	relay__anchor_unref(a);
@@ -386,17 +386,21 @@ int relay_object_delete_later(relay_object *obj)
 	unsigned old = atomic_fetch_or(&obj->relay__flags, RELAY__OBJ_DELETE_PENDING);
 	if (old & (RELAY__OBJ_DELETE_PENDING | RELAY__OBJ_DESTROYING))
 		return 0;   /* T4: repeated calls collapse into one */
-	struct relay__anchor *a = relay__obj_anchor(obj);
+	/* Its owner may destroy it right now: hold the anchor (the mailbox's
+	 * reference, if it goes there). */
+	struct relay__anchor *a = relay__anchor_get(obj);
+	if (!a)
+		return 0;   /* destroyed meanwhile */
 	struct relay__tdata *home = home_ref(self, a);
 	if (!home) {   /* no thread: nobody else will ever destroy it */
 		if (check_no_running_thread(obj) < 0)
 			atomic_fetch_and(&obj->relay__flags, ~(unsigned)RELAY__OBJ_DELETE_PENDING);
 		else
 			relay__object_destroy_unchecked(obj);
+		relay__anchor_unref(a);
 		return 0;
 	}
 	atomic_store(&a->del_level, delete_level(home, self));
-	relay__anchor_ref(a);   /* the mailbox's */
 	mail_delete(home, a);
 	relay__tdata_unref(home);
 	return 0;

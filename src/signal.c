@@ -401,9 +401,9 @@ int relay__connect(relay_signal *sig, relay_object *sender, size_t argsize, size
 	c->first = c->is_func ? data : (void *)receiver;
 	c->argsize = argsize;
 	c->argalign = argalign;
-	if (receiver) {
-		c->ranchor = relay__obj_anchor(receiver);
-		relay__anchor_ref(c->ranchor);
+	if (receiver && !(c->ranchor = relay__anchor_get(receiver))) {
+		relay__free(c);
+		return RELAY_EDESTROYED;   /* its destruction began meanwhile */
 	}
 	relay_connection id = c->id = atomic_fetch_add(&next_id, 1);
 	rc = conn_link(c);

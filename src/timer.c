@@ -375,8 +375,10 @@ int relay__single_shot(int ms, relay_object *receiver, relay_slot_fn slot)
 		return -ENOMEM;
 	td->slot = slot;
 	td->deadline_ns = relay__now_ns() + (uint64_t)ms * NS_PER_MS;
-	td->anchor = relay__obj_anchor(receiver);
-	relay__anchor_ref(td->anchor);
+	if (!(td->anchor = relay__anchor_get(receiver))) {
+		relay__free(td);
+		return RELAY_EDESTROYED;   /* its destruction began meanwhile */
+	}
 	if (relay__anchor_home(td->anchor) == self) {
 		arm_shot(self, td);
 		return 0;
