@@ -284,12 +284,16 @@ static bool thread_finish(struct relay__tdata *t, int code, bool let_go)
 		relay__run_deletes(t, true);
 	}
 	relay__release_blocking(t);
-	atomic_store(&t->interrupt, false);
 	atomic_store(&t->last_exit_code, code);
 	atomic_store(&t->pumps, false);
 	pthread_mutex_lock(&t->q.lock);
 	bool again = t->restart_pending;
 	t->restart_pending = false;
+	/* The run's interruption request ends with it; one asked for after a
+	 * start() that is pending is for the next run (start() cleared the
+	 * old one). */
+	if (!again)
+		atomic_store(&t->interrupt, false);
 	atomic_store(&t->state, again ? RELAY__T_STARTING : RELAY__T_FINISHED);
 	pthread_mutex_unlock(&t->q.lock);
 	if (!again && let_go)
@@ -346,7 +350,6 @@ static void *thread_main(void *arg)
 		pthread_mutex_lock(&t->q.lock);
 		atomic_store(&t->state, RELAY__T_RUNNING);
 		pthread_mutex_unlock(&t->q.lock);
-		atomic_store(&t->interrupt, false);
 		t->scope++;
 		relay_emit(atomic_load(&t->handle), started);
 		t->scope--;
