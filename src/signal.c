@@ -491,9 +491,12 @@ void relay__object_cut_connections(relay_object *obj)
 
 int relay_disconnect_receiver(relay_object *obj)
 {
-	int rc = relay__obj_check(obj, "relay_disconnect_receiver");
-	if (rc < 0)
-		return rc;
+	if (!obj || !obj->relay__class)
+		return -EINVAL;
+	/* During its destruction (from its destroyed slots) this is what the
+	 * destruction does anyway: allowed. Once destroyed, refused. */
+	if (!relay__obj_anchor(obj))
+		return relay__obj_check(obj, "relay_disconnect_receiver");
 	cut_all(obj, true, true);
 	d6_grace();
 	return 0;

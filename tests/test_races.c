@@ -612,6 +612,124 @@ static void test_D4_order_kept_across_restart_of_emitting_thread(void **state)
 	assert_int_equal(relay_object_destroy(&rx->base), 0);
 }
 
+/* ---------------------------------------------------------------------
+ * 11. T2: an interruption requested right after relay_thread_start
+ * returned is for the run just started: the new thread used to clear the
+ * flag as it began running, after the request. Wrong result in any build
+ * (found by the fuzzer).
+ * --------------------------------------------------------------------- */
+
+static int interruption_seen(void *p)
+{
+	(void)p;
+	return relay_interruption_requested();
+}
+
+static void test_T2_interruption_requested_right_after_start_is_seen(void **state)
+{
+	(void)state;
+	relay_thread *t = new_thread("t2-intr");
+	obj *w = worker_obj(t, 1);
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(relay_thread_start(t), 0);
+		assert_int_equal(relay_thread_request_interruption(t), 0);
+		assert_int_equal(run_in(w, interruption_seen, NULL), 1);
+		assert_int_equal(relay_thread_stop(t, SAFETY_MS), 0);
+		assert_false(relay_thread_interruption_requested(t));   /* cleared at the end */
+	}
+	assert_int_equal(relay_object_delete_later(&w->base), 0);
+	assert_int_equal(relay_thread_destroy(t), 0);
+}
+
+/* ---------------------------------------------------------------------
+ * 12. D7: connecting to (or invoking into) a receiver that its own thread
+ * is destroying at that moment is refused with RELAY_EDESTROYED, or
+ * succeeds before the destruction cut it - never a use of its anchor
+ * after the destruction let go of it (a null anchor: UBSan; found by the
+ * fuzzer). The receiver is caller-owned, so its memory stays valid.
+ * --------------------------------------------------------------------- */
+
+static int destroy_job(void *p)
+{
+	return relay_object_destroy(p);
+}
+
+typedef struct racing_connect {
+	obj *s, *r;
+	atomic_int go, stop;
+	atomic_long ok, refused;
+} racing_connect;
+
+static void *connect_loop(void *p)
+{
+	racing_connect *rc = p;
+	while (!atomic_load(&rc->go))
+		sched_yield();
+	while (!atomic_load(&rc->stop)) {
+		int x = relay_connect(rc->s, sig, rc->r, on_sig);
+		atomic_fetch_add(x == 0 ? &rc->ok : &rc->refused, 1);
+		if (x != 0 && x != RELAY_EDESTROYED)
+			atomic_fetch_add(&rc->refused, 1000000);   /* a wrong code */
+	}
+	return NULL;
+}
+
+static void test_D7_connect_racing_receiver_destruction_is_refused(void **state)
+{
+	(void)state;
+	relay_thread *t = start_thread("d7-conn");
+	obj *keeper = worker_obj(t, 1);
+	for (int trial = 0; trial < 50; trial++) {
+		static obj rx;   /* caller-owned: stays readable after destroy */
+		memset(&rx, 0, sizeof rx);
+		assert_int_equal(relay_object_init(&rx.base, &obj_class, NULL), 0);
+		assert_int_equal(relay_object_move_to_thread(&rx.base, t), 0);
+		racing_connect rc = { .s = new_obj(NULL, 2), .r = &rx };
+		pthread_t th;
+		assert_int_equal(pthread_create(&th, NULL, connect_loop, &rc), 0);
+		atomic_store(&rc.go, 1);
+		assert_int_equal(run_in(keeper, destroy_job, &rx.base), 0);
+		atomic_store(&rc.stop, 1);
+		pthread_join(th, NULL);
+		assert_true(atomic_load(&rc.refused) < 1000000);
+		assert_int_equal(relay_connect(rc.s, sig, &rx, on_sig), RELAY_EDESTROYED);
+		assert_int_equal(relay_object_destroy(&rc.s->base), 0);
+	}
+	assert_int_equal(relay_object_delete_later(&keeper->base), 0);
+	stop_thread(t);
+}
+
+/* ---------------------------------------------------------------------
+ * 13. D9: a destroyed slot of the object itself may disconnect it from
+ * its senders (relay_disconnect_receiver) - what the destruction is about
+ * to do anyway - and gets 0, not RELAY_EDESTROYED (found by the fuzzer).
+ * Once destroyed, a caller-owned object is refused.
+ * --------------------------------------------------------------------- */
+
+static atomic_int g_disconnect_rc = 1;
+
+static void disconnect_self_in_destroyed(obj *self)
+{
+	atomic_store(&g_disconnect_rc, relay_disconnect_receiver(&self->base));
+}
+
+static void test_D9_disconnect_receiver_in_own_destroyed_slot(void **state)
+{
+	(void)state;
+	static obj o;
+	memset(&o, 0, sizeof o);
+	assert_int_equal(relay_object_init(&o.base, &obj_class, NULL), 0);
+	obj *s = new_obj(NULL, 2);
+	assert_int_equal(relay_connect(s, sig, &o, on_sig), 0);
+	assert_int_equal(relay_connect(&o, base.destroyed, &o, disconnect_self_in_destroyed), 0);
+	assert_int_equal(relay_object_destroy(&o.base), 0);
+	assert_int_equal(atomic_load(&g_disconnect_rc), 0);
+	diag_reset();
+	assert_int_equal(relay_disconnect_receiver(&o.base), RELAY_EDESTROYED);
+	expect_one_diag(RELAY_EDESTROYED, NULL);
+	assert_int_equal(relay_object_destroy(&s->base), 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (relay_set_allocator(&rv_allocator) != 0)
@@ -632,6 +750,12 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_T5_emit_to_detached_receiver_counted_as_refused,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_D4_order_kept_across_restart_of_emitting_thread,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_T2_interruption_requested_right_after_start_is_seen,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_D7_connect_racing_receiver_destruction_is_refused,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_D9_disconnect_receiver_in_own_destroyed_slot,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_O1_move_of_object_of_gone_thread_while_posting,
 						setup, teardown),
