@@ -87,12 +87,33 @@ int relay_object_name(const relay_object *obj, char *buf, size_t size)
 	return 0;
 }
 
+/* What a thread other than obj's may read of where obj lives: under the
+ * object's lock (destroy lets go of the anchor under it) and in a section
+ * (a mover lets go of the old home only after a grace period). */
+static void thread_name_of(const relay_object *obj, char *buf, size_t size,
+			   relay_thread **handle)
+{
+	struct relay__tdata *self = relay__tdata_current();
+	pthread_mutex_t *l = relay__objlock(obj);
+	pthread_mutex_lock(l);
+	if (self)
+		relay__section_enter(&self->grace);
+	struct relay__anchor *a = relay__obj_anchor(obj);
+	struct relay__tdata *t = a && self ? relay__anchor_home(a) : NULL;
+	snprintf(buf, size, "%s", t ? t->name : "none");
+	if (handle)
+		*handle = t ? atomic_load(&t->handle) : NULL;
+	if (self)
+		relay__section_leave(&self->grace);
+	pthread_mutex_unlock(l);
+}
+
 const char *relay__describe(const relay_object *obj, char *buf, size_t size)
 {
-	char name[80];
+	char name[80], thread[16];
 	relay_object_name(obj, name, sizeof name);
-	struct relay__tdata *t = relay__obj_thread(obj);
-	snprintf(buf, size, "object '%s' (thread '%s')", name, t ? t->name : "none");
+	thread_name_of(obj, thread, sizeof thread, NULL);
+	snprintf(buf, size, "object '%s' (thread '%s')", name, thread);
 	return buf;
 }
 
@@ -446,8 +467,10 @@ relay_thread *relay_object_thread(const relay_object *obj)
 {
 	if (!obj)
 		return NULL;
-	struct relay__tdata *t = relay__obj_thread(obj);
-	return t ? atomic_load(&t->handle) : NULL;
+	char unused[16];
+	relay_thread *h;
+	thread_name_of(obj, unused, sizeof unused, &h);
+	return h;
 }
 
 relay_object *relay_object_parent(const relay_object *obj)
