@@ -124,17 +124,24 @@ struct relay__frame {
 	bool asymmetric;             /* relay__grace_asymmetric, read once */
 };
 
+/* Whether changers use membarrier (false in TSan builds, which check the
+ * seq_cst variant). */
+static inline bool relay__grace_asym(void)
+{
+#ifdef RELAY__TSAN
+	return false;
+#else
+	return atomic_load_explicit(&relay__grace_asymmetric, memory_order_relaxed);
+#endif
+}
+
 static inline void relay__frame_open(struct relay__grace *g, struct relay__frame *f)
 {
 	int d = atomic_load_explicit(&g->ncalls, memory_order_relaxed);
 	f->g = g;
 	f->depth = d;
 	f->slot = d < RELAY__CALL_FRAMES ? &g->calls[d] : NULL;
-#ifdef RELAY__TSAN
-	f->asymmetric = false;
-#else
-	f->asymmetric = atomic_load_explicit(&relay__grace_asymmetric, memory_order_relaxed);
-#endif
+	f->asymmetric = relay__grace_asym();
 	/* The slot already holds 0: every call leaves it so, and so does a
 	 * check that found the connection dead. */
 	/* release: a scanner that reads the depth reads the frame */

@@ -53,7 +53,6 @@ struct relay__emission;
 struct relay__tls {
 	struct relay__tdata *self;        /* the calling thread's record (thread.c) */
 	relay_object *sender;             /* relay_sender() (signal.c) */
-	int emit_depth;                   /* nested emissions (signal.c) */
 	struct relay__emission *emission; /* innermost emission running here (signal.c) */
 	struct relay__snap *graveyard;    /* snapshots to release (signal.c) */
 	struct relay__tdata *serving;     /* stopped loop this thread serves (loop.c) */
@@ -212,6 +211,9 @@ static inline bool relay__conn_heap_payload(const struct relay__conn *c, size_t 
 void relay__object_cut_connections(relay_object *obj);
 /* The calling thread ends or idles: release its emit cache. */
 void relay__signal_thread_exit(void);
+/* The thread's outermost call frame closed: snapshots buried meanwhile
+ * go. */
+void relay__signal_frames_closed(void);
 /* Destroy: emissions of obj running in this thread call no further slot. */
 void relay__signal_abort_emissions(relay_object *obj);
 /* Thread-local sender for relay_sender(). */

@@ -295,6 +295,8 @@ static int deliver_batch(struct relay__tdata *self)
 		n += relay__queue_deliver(self, prepare_rec, deliver_rec, quit_requested);
 	self->frame = outer;
 	relay__frame_close(&frame);
+	if (frame.depth == 0)
+		relay__signal_frames_closed();
 	unref_flush(self);
 	return n;
 }

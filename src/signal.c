@@ -743,8 +743,15 @@ RELAY__NOINLINE static int emit_one(struct relay__conn *c, struct relay__tdata *
  * an emission wait in a graveyard until the outermost emission ends, as
  * the emission may be iterating them. */
 #define CACHE_SLOTS RELAY__CACHE_SLOTS
-#define emit_depth (relay__tls.emit_depth)
 #define graveyard (relay__tls.graveyard)
+
+/* Emissions and delivering passes running on this thread's stack (their
+ * call frames): a snapshot an outer one iterates is buried, not freed. */
+static int nesting(void)
+{
+	struct relay__tdata *t = relay__tls.self;
+	return t ? atomic_load_explicit(&t->grace.ncalls, memory_order_relaxed) : 0;
+}
 
 static struct relay__snap **cache_slot(const relay_signal *sig)
 {
@@ -756,7 +763,7 @@ static void bury(struct relay__snap *s)
 {
 	if (!s)
 		return;
-	if (emit_depth > 0) {
+	if (nesting() > 0) {
 		s->grave_next = graveyard;
 		graveyard = s;
 	} else {
@@ -771,6 +778,12 @@ static void empty_graveyard(void)
 		graveyard = s->grave_next;
 		snap_release(s);
 	}
+}
+
+void relay__signal_frames_closed(void)
+{
+	if (graveyard)
+		empty_graveyard();
 }
 
 /* The current snapshot of sig, taken into the cache. */
@@ -798,7 +811,7 @@ void relay__signal_thread_exit(void)
 		bury(relay__tls.cache[i]);
 		relay__tls.cache[i] = NULL;
 	}
-	if (emit_depth == 0)
+	if (nesting() == 0)
 		empty_graveyard();
 }
 
@@ -822,25 +835,28 @@ int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const v
 	if (*slot != s && !(s = cache_fill(sig, sender, slot)))
 		return 0;
 
-	/* The call frame (D6) is opened at the first direct call: an emission
-	 * that only queues pays nothing for it. */
-	struct relay__frame calls = { NULL, NULL, 0, false };
+	/* The emission's call frame (D6): its depth is the thread's nesting
+	 * of emissions and delivering passes, so opening it is the nesting
+	 * count an emission keeps anyway. */
+	struct relay__grace *g = &self->grace;
+	const int depth = atomic_load_explicit(&g->ncalls, memory_order_relaxed);
+	/* release: a scanner that reads the depth reads the frame */
+	atomic_store_explicit(&g->ncalls, depth + 1, memory_order_release);
+	_Atomic uintptr_t *frame_slot = depth < RELAY__CALL_FRAMES ? &g->calls[depth] : NULL;
+	const bool asym = relay__grace_asym();
 	struct relay__emission frame = { sender, false, relay__tls.emission };
 	relay__tls.emission = &frame;
 	int first_err = 0;
-	emit_depth++;
 	/* relay_sender() for every direct slot of this emission; a nested
 	 * emission sets and restores its own. The snapshot stays alive and
-	 * unchanged until the outermost emission ends (graveyard). */
+	 * unchanged until the outermost frame ends (graveyard). */
 	relay_object *prev = relay__set_sender(sender);
 	for (size_t i = 0, n = s->n; i < n; i++) {
 		struct relay__conn *c = s->c[i];
 		/* The common case inline: an AUTO connection to a receiver in
 		 * this thread (or a function without context) is a call (D1). */
 		if (RELAY__LIKELY(c->auto_plain && lives_here(c, self))) {
-			if (RELAY__UNLIKELY(!calls.g))
-				relay__frame_open(&self->grace, &calls);
-			call_direct_at(calls.slot, calls.asymmetric, c, arg);
+			call_direct_at(frame_slot, asym, c, arg);
 		} else {
 			int rc = emit_one(c, self, sender, argsize, arg);
 			if (rc < 0 && first_err == 0)
@@ -851,9 +867,8 @@ int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const v
 	}
 	relay__set_sender(prev);
 	relay__tls.emission = frame.prev;
-	if (calls.g)
-		relay__frame_close(&calls);
-	if (--emit_depth == 0 && graveyard)
+	atomic_store_explicit(&g->ncalls, depth, memory_order_release);
+	if (depth == 0 && graveyard)
 		empty_graveyard();
 	return first_err;
 }
