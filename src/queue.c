@@ -67,6 +67,7 @@ struct relay__ring {
 	size_t wr_off;
 	uint64_t wr_count;
 	size_t next_cap;
+	struct relay__chunk *held;            /* a spare too small, to free */
 	struct relay__ring *pnext;            /* producer's list */
 	struct relay__tdata *consumer;        /* counted reference */
 	_Alignas(64) _Atomic uint64_t produced;   /* records committed */
@@ -115,20 +116,22 @@ static void chunk_switch(struct relay__ring *r, struct relay__chunk *c)
 	r->wr_off = 0;
 }
 
-/* Producer, no allocation: the spare chunk the consumer handed back, if it
- * is big enough (a steady flow lives on two chunks). */
+/* Producer, no allocation, no free: the spare chunk the consumer handed
+ * back, if it is big enough (a steady flow lives on two chunks). The spare
+ * is not read before it is taken: until the exchange the consumer may
+ * replace and free it (chunk_retire, relay__queue_trim). One too small is
+ * kept aside in `held` and freed by grow, outside the section: a free may
+ * run the user's allocator. */
 static bool switch_to_spare(struct relay__ring *r, size_t size)
 {
-	struct relay__chunk *c = atomic_load_explicit(&r->spare, memory_order_relaxed);
-	if (!c || !fits(c, 0, size))
+	if (!atomic_load_explicit(&r->spare, memory_order_relaxed) || r->held)
 		return false;
 	/* acquire: the consumer is done reading it */
-	c = atomic_exchange_explicit(&r->spare, NULL, memory_order_acquire);
+	struct relay__chunk *c = atomic_exchange_explicit(&r->spare, NULL, memory_order_acquire);
 	if (!c)
 		return false;
-	if (!fits(c, 0, size)) {   /* swapped meanwhile for a smaller one */
-		struct relay__chunk *old = atomic_exchange_explicit(&r->spare, c, memory_order_acq_rel);
-		relay__free(old);
+	if (!fits(c, 0, size)) {
+		r->held = c;
 		return false;
 	}
 	chunk_switch(r, c);
@@ -140,6 +143,8 @@ static bool switch_to_spare(struct relay__ring *r, size_t size)
  * machine a flooding producer would otherwise take its CPU time). */
 static int grow(struct relay__ring *r, size_t size)
 {
+	relay__free(r->held);   /* too small for this record */
+	r->held = NULL;
 	if (switch_to_spare(r, size))
 		return 0;
 	if (r->next_cap >= CHUNK_MAX)
@@ -194,6 +199,7 @@ static void ring_free(struct relay__ring *r)
 		c = n;
 	}
 	relay__free(atomic_load(&r->spare));
+	relay__free(r->held);
 	relay__tdata_unref(r->consumer);
 	relay__free_aligned(r);
 }

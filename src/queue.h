@@ -53,6 +53,12 @@
  *      the flag; models/wakeup.pml checks it.
  *  [3] Each ring is reference counted by its two ends; the end that lets
  *      go last frees it (dropping, and counting, records never consumed).
+ *
+ * The spare chunk is the one field both ends write: the consumer puts a
+ * drained chunk there (exchange, release) and may free the one it
+ * replaces, or free it when idle (trim); the producer takes it (exchange,
+ * acquire). So a chunk in `spare` belongs to nobody: the producer may look
+ * at the pointer but reads the chunk only after its exchange took it.
  */
 #ifndef RELAY_QUEUE_H
 #define RELAY_QUEUE_H
