@@ -53,9 +53,9 @@ int main(int argc, char **argv)
 	const char *variant = args.variant;
 	int n = args.nslots;
 	receiver **r = calloc((size_t)n + 1, sizeof *r);
-	must(relay_object_new(sizeof *s, &sender_class, NULL, &s), "sender");
+	must(relay_object_new(&s, &sender_class, NULL), "sender");
 	for (int i = 0; i < n; i++) {
-		must(relay_object_new(sizeof *r[i], &receiver_class, NULL, &r[i]), "receiver");
+		must(relay_object_new(&r[i], &receiver_class, NULL), "receiver");
 		must(relay_connect(s, value, r[i], receiver_add), "connect");
 	}
 

@@ -36,7 +36,7 @@ int main(int argc, char **argv)
 	bench_parse(argc, argv, &args, "ms", 2000, "loop");
 	const char *variant = args.variant;
 	must(relay_thread_create("idle", NULL, &t), "thread_create");
-	must(relay_object_new(sizeof *idler, &idler_class, NULL, &idler), "object");
+	must(relay_object_new(&idler, &idler_class, NULL), "object");
 	must(relay_object_move_to_thread(idler, t), "move_to_thread");
 	must(relay_thread_start(t), "thread_start");
 	must(relay_invoke_blocking(idler, probe_here, &probe, NULL), "invoke_blocking");

@@ -183,8 +183,8 @@ static void case_queued(long emits)
 	receiver *r;
 
 	must(relay_thread_create("consumer", NULL, &t), "thread_create");
-	must(relay_object_new(sizeof *s, &sender_class, NULL, &s), "sender");
-	must(relay_object_new(sizeof *r, &receiver_class, NULL, &r), "receiver");
+	must(relay_object_new(&s, &sender_class, NULL), "sender");
+	must(relay_object_new(&r, &receiver_class, NULL), "receiver");
 	must(relay_object_move_to_thread(&r->base, t), "move_to_thread");
 	must(relay_connect(s, small, r, on_small), "connect");
 	must(relay_connect(s, big, r, on_big), "connect");
@@ -216,8 +216,8 @@ static void case_direct(void)
 	sender *s;
 	receiver *r;
 
-	must(relay_object_new(sizeof *s, &sender_class, NULL, &s), "sender");
-	must(relay_object_new(sizeof *r, &receiver_class, NULL, &r), "receiver");
+	must(relay_object_new(&s, &sender_class, NULL), "sender");
+	must(relay_object_new(&r, &receiver_class, NULL), "receiver");
 	must(relay_connect(s, small, r, on_small), "connect");   /* same thread: direct */
 	/* Steady state: the first emits may set up per-thread state. */
 	for (int64_t v = 0; v < 100; v++)
@@ -255,14 +255,14 @@ static void case_sizes(void)
 
 	long long live0 = atomic_load(&bytes_live);
 	for (int i = 0; i < N_OBJECTS; i++)
-		must(relay_object_new(sizeof(relay_object), &plain_class, NULL, &objs[i]),
+		must(relay_object_new(&objs[i], &plain_class, NULL),
 		     "object");
 	bench_result("F", "relay", (double)(atomic_load(&bytes_live) - live0) / N_OBJECTS,
 		     "bytes", "variant=heap metric=object-heap count=%d", N_OBJECTS);
 
 	for (int i = 0; i < N_OBJECTS; i++) {
-		must(relay_object_new(sizeof *snd[i], &sender_class, NULL, &snd[i]), "sender");
-		must(relay_object_new(sizeof *rcv[i], &receiver_class, NULL, &rcv[i]), "receiver");
+		must(relay_object_new(&snd[i], &sender_class, NULL), "sender");
+		must(relay_object_new(&rcv[i], &receiver_class, NULL), "receiver");
 	}
 	live0 = atomic_load(&bytes_live);
 	for (int i = 0; i < N_OBJECTS; i++)

@@ -88,8 +88,8 @@ int main(int argc, char **argv)
 	bench_parse(argc, argv, &args, "roundtrips", 100000, "signal");
 	const char *variant = args.variant;
 
-	must(relay_object_new(sizeof *a, &pinger_class, NULL, &a), "pinger");
-	must(relay_object_new(sizeof *b, &ponger_class, NULL, &b), "ponger");
+	must(relay_object_new(&a, &pinger_class, NULL), "pinger");
+	must(relay_object_new(&b, &ponger_class, NULL), "ponger");
 	bench_pp_init(&a->pp, args.count);
 	must(relay_connect_ex(a, ping, b, ponger_on_ping, RELAY_QUEUED, 0u, NULL), "connect");
 	must(relay_connect_ex(b, pong, a, pinger_on_pong, RELAY_QUEUED, 0u, NULL), "connect");

@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 	bench_parse(argc, argv, &args, "iterations", 1000, "thread");
 	const char *variant = args.variant;
 	bench_pin_apply(args.pin, 0);
-	must(relay_object_new(sizeof *r, &receiver_class, NULL, &r), "receiver");
+	must(relay_object_new(&r, &receiver_class, NULL), "receiver");
 	bench_repeat(&args, "E", "relay", variant, start_once, r);
 	relay_object_destroy(&r->base);
 	return 0;

@@ -84,7 +84,7 @@ static void *producer_main(void *arg)
 		bench_producer_loop(&prods, index, args.count, send_invoke);
 		return NULL;
 	}
-	must(relay_object_new(sizeof *mine, &producer_class, NULL, &mine), "producer");
+	must(relay_object_new(&mine, &producer_class, NULL), "producer");
 	must(relay_connect_ex(mine, value, sink, consumer_on_value, RELAY_QUEUED, 0u, NULL),
 	     "connect");
 	bench_producer_loop(&prods, index, args.count, send_signal);
@@ -109,7 +109,7 @@ int main(int argc, char **argv)
 	use_invoke = !strcmp(variant, "invoke");
 
 	must(relay_thread_create("consumer", NULL, &t), "thread_create");
-	must(relay_object_new(sizeof *sink, &consumer_class, NULL, &sink), "consumer");
+	must(relay_object_new(&sink, &consumer_class, NULL), "consumer");
 	sink->expected = args.count;
 	must(relay_object_move_to_thread(&sink->base, t), "move_to_thread");
 	must(relay_thread_start(t), "thread_start");

@@ -352,7 +352,7 @@ static int ui_create(uint32_t limit, struct ui **out)
 	struct ui *ui;
 	int rc;
 
-	rc = relay_object_new(sizeof(*ui), &ui_class, NULL, &ui);
+	rc = relay_object_new(&ui, &ui_class, NULL);
 	if (failed(rc, "relay_object_new(ui)"))
 		return rc;
 	ui->limit = limit;
@@ -418,7 +418,7 @@ static int start_worker(struct ui *ui, uint32_t limit, relay_thread **thread)
 		return rc;
 	ui->thread = *thread;
 
-	rc = relay_object_new(sizeof(*w), &prime_worker_class, NULL, &w);
+	rc = relay_object_new(&w, &prime_worker_class, NULL);
 	if (failed(rc, "relay_object_new(worker)"))
 		return rc;
 	w->limit = limit;

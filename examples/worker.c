@@ -143,7 +143,7 @@ static int setup(struct app *app, relay_thread **thread, struct worker **worker)
 	say("thread 'worker' created (not started yet)");
 
 	/* worker = Worker() */
-	rc = relay_object_new(sizeof(**worker), &worker_class, NULL, worker);
+	rc = relay_object_new(worker, &worker_class, NULL);
 	if (failed(rc, "relay_object_new(Worker)"))
 		return rc;
 	say("worker created: it lives in the thread that made it, this one");
@@ -228,7 +228,7 @@ int main(void)
 	int status = 1;
 	int rc;
 
-	rc = relay_object_new(sizeof(*app), &app_class, NULL, &app);
+	rc = relay_object_new(&app, &app_class, NULL);
 	if (failed(rc, "relay_object_new(app)"))
 		return 1;
 	say("app created");

@@ -1326,7 +1326,7 @@ static void op_new_obj(const struct op *op)
 		memset(o, 0, sizeof *o);
 		rc = relay_object_init(&o->base, cls, p);
 	} else {
-		rc = relay_object_new(sizeof(fobj), cls, p, &o);
+		rc = relay_object_new(&o, cls, p);
 	}
 	done(rc);
 	int want = 0;
@@ -2509,8 +2509,8 @@ static void op_nulls(const struct op *op)
 	CHECK(relay_object_move_to_thread(NULL, NULL) == -EINVAL, "move(NULL)");
 	CHECK(relay_object_set_parent(NULL, NULL) == -EINVAL, "set_parent(NULL)");
 	CHECK(relay_object_init(NULL, &obj_class, NULL) == -EINVAL, "init(NULL)");
-	CHECK(relay_object_new(sizeof(fobj), NULL, NULL, &t) == -EINVAL, "new(NULL class)");
-	CHECK(relay_object_new(1, &obj_class, NULL, &t) == -EINVAL, "new(too small)");
+	CHECK(relay_object_new(&t, NULL, NULL) == -EINVAL, "new(NULL class)");
+	CHECK(relay_object_new(&t, &obj_class, NULL) == -EINVAL, "new(too small)");
 	CHECK(relay_thread_start(NULL) == -EINVAL, "thread_start(NULL)");
 	CHECK(relay_thread_quit(NULL) == -EINVAL, "thread_quit(NULL)");
 	CHECK(relay_thread_wait(NULL, 0) == -EINVAL, "thread_wait(NULL)");
@@ -3231,7 +3231,7 @@ static void warm_up(void)
 {
 	static const relay_class warm_class = { "warm", NULL, 0 };
 	fobj *o = NULL;
-	if (!relay_thread_current() || relay_object_new(sizeof *o, &warm_class, NULL, &o) != 0 ||
+	if (!relay_thread_current() || relay_object_new(&o, &warm_class, NULL) != 0 ||
 	    relay_invoke(&o->base, warm_fn, NULL, NULL) != 0 ||
 	    relay_single_shot(0, o, warm_slot) != 0)
 		abort();

@@ -33,6 +33,15 @@
 extern "C" {
 #endif
 
+/* RELAY_API marks what librelay.so exports: the library is built with
+ * -fvisibility=hidden, so its internals stay inside (the list of exported
+ * symbols is checked in CI against abi/librelay.symbols). */
+#if defined(__GNUC__) || defined(__clang__)
+#define RELAY_API __attribute__((visibility("default")))
+#else
+#define RELAY_API
+#endif
+
 #define RELAY_VERSION_MAJOR 0
 #define RELAY_VERSION_MINOR 1
 #define RELAY_VERSION_PATCH 0
@@ -61,7 +70,7 @@ enum relay_error {
 
 /* A static, human readable string for a code returned by relay (or any
  * negated errno). Any thread. Never returns NULL. */
-const char *relay_strerror(int code);
+RELAY_API const char *relay_strerror(int code);
 
 /* ======================================================================
  * Diagnostics
@@ -78,10 +87,10 @@ typedef void (*relay_diag_fn)(int code, const char *line, void *user);
 
 /* Replace the handler (NULL restores the default). Any thread; the handler
  * may be called from any thread, concurrently. Returns 0. */
-int relay_set_diag_handler(relay_diag_fn fn, void *user);
+RELAY_API int relay_set_diag_handler(relay_diag_fn fn, void *user);
 
 /* Number of diagnostics reported since the process started. Any thread. */
-unsigned long relay_diag_count(void);
+RELAY_API unsigned long relay_diag_count(void);
 
 /* ======================================================================
  * Allocator
@@ -100,13 +109,13 @@ typedef struct relay_allocator {
 
 /* Install an allocator (NULL restores malloc/free). Call before any other
  * relay function, from one thread. Returns 0 or -EINVAL (incomplete). */
-int relay_set_allocator(const relay_allocator *a);
+RELAY_API int relay_set_allocator(const relay_allocator *a);
 
 /* ======================================================================
  * Objects
  *
- * Embed relay_object as the FIRST member of your struct, so a pointer to
- * your struct is a pointer to its relay_object:
+ * Embed relay_object as the FIRST member of your struct, named base, so a
+ * pointer to your struct is a pointer to its relay_object:
  *
  *     typedef struct worker {
  *         relay_object base;
@@ -115,8 +124,25 @@ int relay_set_allocator(const relay_allocator *a);
  *         long count;
  *     } worker;
  *
- * The struct must be zero-filled before relay_object_init (calloc, or
- * relay_object_new which does it), because signals start zeroed.
+ *     worker *w;
+ *     relay_object_new(&w, &worker_class, NULL);  // zeroed, initialised
+ *     relay_object_delete_later(w);
+ *
+ * Pass your object as it is (w, never &w->base or a cast) to every relay
+ * function and macro that takes one. With GCC and Clang relay checks it
+ * at compile time: a relay_object *, or a pointer to a struct whose first
+ * member is named base and is a relay_object - or a relay_thread, a
+ * relay_timer, or one of your own object structs, up to three levels
+ * deep. Anything else (&w, *w, 0, a struct without such a base, a base
+ * that is not first) is refused with a message that says which. A void *
+ * (NULL included) is taken as it is, unchecked. A pointer to const is
+ * accepted where nothing is changed (the queries); elsewhere the compiler
+ * warns that const is discarded. The functions themselves take
+ * relay_object * (call them as (relay_object_destroy)(obj) to bypass the
+ * macro, for example from another language).
+ *
+ * A struct you allocate yourself must be zero-filled before
+ * relay_object_init, because signals start zeroed.
  *
  * An object lives in the thread that created it (its affinity): its slots
  * run there, its timers fire there and it is destroyed there. Parent and
@@ -164,18 +190,31 @@ typedef struct relay_signal {
 	RELAY__PICK3(__VA_ARGS__, RELAY__SIGNAL1, RELAY__SIGNAL0, x)(__VA_ARGS__)
 
 /* The object header. All fields are private; it is public only so that it
- * can be embedded. */
+ * can be embedded. The union costs nothing: base, at offset 0 like the
+ * fields, exists only so that the compile-time object check can read
+ * obj->base on every object type, relay_object included. */
+struct relay__base3 { char relay__unused; };
+struct relay__base2 { struct relay__base3 base; };
+struct relay__base1 { struct relay__base2 base; };
 struct relay_object {
-	const relay_class *relay__class;
-	/* identity, affinity and liveness, shared with everything that may
-	 * outlive the object (events, weak references, connections) */
-	struct relay__anchor *_Atomic relay__anchor;
-	relay_object *relay__parent;                  /* owner thread only */
-	relay_object *relay__first_child;             /* owner thread only */
-	relay_object *relay__next_sibling;            /* owner thread only */
-	struct relay__objext *relay__ext;             /* guarded by the object's lock */
-	_Atomic unsigned relay__flags;
-	RELAY_SIGNAL(destroyed);   /* emitted first thing in destroy; connect as base.destroyed */
+	union {
+		struct relay__base1 base;                     /* never read or written */
+		struct {
+			const relay_class *relay__class;
+			/* identity, affinity and liveness, shared with everything
+			 * that may outlive the object (events, weak references,
+			 * connections) */
+			struct relay__anchor *_Atomic relay__anchor;
+			relay_object *relay__parent;          /* owner thread only */
+			relay_object *relay__first_child;     /* owner thread only */
+			relay_object *relay__next_sibling;    /* owner thread only */
+			struct relay__objext *relay__ext;     /* guarded by the object's lock */
+			_Atomic unsigned relay__flags;
+			/* emitted first thing in destroy:
+			 * relay_connect(w, base.destroyed, ...) */
+			RELAY_SIGNAL(destroyed);
+		};
+	};
 };
 
 /* Initialise a zero-filled object in the calling thread, optionally as a
@@ -186,13 +225,23 @@ struct relay_object {
  *
  * Every object function below refuses an object whose destruction has
  * begun (or ended, for memory you own) with RELAY_EDESTROYED. */
-int relay_object_init(relay_object *obj, const relay_class *cls, relay_object *parent);
+RELAY_API int relay_object_init(relay_object *obj, const relay_class *cls, relay_object *parent);
+#define relay_object_init(obj, cls, parent) \
+	relay_object_init(RELAY__OBJ(obj), (cls), RELAY__OBJ(parent))
 
-/* Allocate `size` zeroed bytes through relay's allocator and initialise
- * them as an object (size >= sizeof(relay_object)); *out receives it and
- * relay frees it after the class finalizer. Any thread. */
-int relay_object_new(size_t size, const relay_class *cls, relay_object *parent,
-		     void *out /* T ** */);
+/* relay_object_new(&w, &worker_class, parent): allocate a zeroed *w
+ * (sizeof **&w bytes) through relay's allocator and initialise it as an
+ * object, as relay_object_init; w receives it, or NULL on an error. relay
+ * frees the memory after the class finalizer. Passing w instead of &w, or
+ * the address of something that is not an object pointer, does not
+ * compile. Any thread. */
+#define relay_object_new(out, cls, parent) RELAY__NEW(out, cls, parent)
+
+/* The same, unchecked, with an explicit size (size >= sizeof(relay_object),
+ * -EINVAL otherwise): for a struct ending in a flexible array member, or
+ * for bindings. *(T **)out receives the object. */
+RELAY_API int relay_object_alloc(size_t size, const relay_class *cls, relay_object *parent,
+				 void *out /* T ** */);
 
 /* Destroy now: clears weak references (they read NULL from here on, also
  * in destroyed slots), emits destroyed, cuts every connection (queued
@@ -205,7 +254,8 @@ int relay_object_new(size_t size, const relay_class *cls, relay_object *parent,
  * relay_object_delete_later). A running relay_thread is refused with
  * RELAY_ERUNNING. Re-entrant calls during destruction return 0 and do
  * nothing. */
-int relay_object_destroy(relay_object *obj);
+RELAY_API int relay_object_destroy(relay_object *obj);
+#define relay_object_destroy(obj) relay_object_destroy(RELAY__OBJ(obj))
 
 /* Destroy the object in its own thread, when control returns to the loop
  * level where this was called (as Qt: from inside a slot, not in a
@@ -217,7 +267,8 @@ int relay_object_destroy(relay_object *obj);
  * destroying objects of that finished thread, by that thread before it
  * returns. Exactly once: repeated calls collapse into one. Needs no
  * memory: it never fails for an object that is alive. Any thread. */
-int relay_object_delete_later(relay_object *obj);
+RELAY_API int relay_object_delete_later(relay_object *obj);
+#define relay_object_delete_later(obj) relay_object_delete_later(RELAY__OBJ(obj))
 
 /* Change the thread the object lives in, with its children, its timers,
  * its single shots, its pending delete_later and its events still pending
@@ -231,27 +282,37 @@ int relay_object_delete_later(relay_object *obj);
  * RELAY_EWRONGTHREAD (also for an object of a finished thread: restart the
  * thread, or delete_later the object), RELAY_EHASPARENT (move the parent,
  * or unparent first), RELAY_EMAINONLY; -ENOMEM. */
-int relay_object_move_to_thread(relay_object *obj, relay_thread *thread);
+RELAY_API int relay_object_move_to_thread(relay_object *obj, relay_thread *thread);
+#define relay_object_move_to_thread(obj, thread) \
+	relay_object_move_to_thread(RELAY__OBJ(obj), (thread))
 
 /* Owner thread only. parent NULL unparents. Refused with
  * RELAY_EPARENTTHREAD when parent lives in another thread, -EINVAL for a
  * cycle. */
-int relay_object_set_parent(relay_object *obj, relay_object *parent);
+RELAY_API int relay_object_set_parent(relay_object *obj, relay_object *parent);
+#define relay_object_set_parent(obj, parent) \
+	relay_object_set_parent(RELAY__OBJ(obj), RELAY__OBJ(parent))
 
 /* Queries. Any thread; the answer may be stale if another thread moves or
  * destroys the object meanwhile. relay_object_thread is NULL for an object
  * with no thread or whose thread's handle was destroyed. */
-relay_object *relay_object_parent(const relay_object *obj);
-relay_thread *relay_object_thread(const relay_object *obj);
+RELAY_API relay_object *relay_object_parent(const relay_object *obj);
+RELAY_API relay_thread *relay_object_thread(const relay_object *obj);
+#define relay_object_parent(obj) relay_object_parent(RELAY__COBJ(obj))
+#define relay_object_thread(obj) relay_object_thread(RELAY__COBJ(obj))
 
 /* A name for diagnostics (copied, at most 63 bytes kept). Any thread. */
-int relay_object_set_name(relay_object *obj, const char *name);
+RELAY_API int relay_object_set_name(relay_object *obj, const char *name);
+#define relay_object_set_name(obj, name) relay_object_set_name(RELAY__OBJ(obj), (name))
 /* Writes the name (or "<class>@<address>" when unnamed) into buf. */
-int relay_object_name(const relay_object *obj, char *buf, size_t size);
+RELAY_API int relay_object_name(const relay_object *obj, char *buf, size_t size);
+#define relay_object_name(obj, buf, size) relay_object_name(RELAY__COBJ(obj), (buf), (size))
 
 /* While blocked, emits from this object call nothing (destroyed is still
  * emitted). *was (may be NULL) receives the previous state. Any thread. */
-int relay_object_block_signals(relay_object *obj, bool block, bool *was);
+RELAY_API int relay_object_block_signals(relay_object *obj, bool block, bool *was);
+#define relay_object_block_signals(obj, block, was) \
+	relay_object_block_signals(RELAY__OBJ(obj), (block), (was))
 
 /* ----------------------------------------------------------------------
  * Weak references (QPointer): read NULL once the object is destroyed.
@@ -265,9 +326,10 @@ typedef struct relay_weak {
 /* Point w at obj (NULL clears). w must be zeroed or previously set. Any
  * thread for obj's lifetime; needs no memory. RELAY_EDESTROYED once obj's
  * destruction has begun. */
-int relay_weak_set(relay_weak *w, relay_object *obj);
-relay_object *relay_weak_get(const relay_weak *w);   /* NULL once gone */
-void relay_weak_clear(relay_weak *w);                /* release the reference */
+RELAY_API int relay_weak_set(relay_weak *w, relay_object *obj);
+#define relay_weak_set(w, obj) relay_weak_set((w), RELAY__OBJ(obj))
+RELAY_API relay_object *relay_weak_get(const relay_weak *w);   /* NULL once gone */
+RELAY_API void relay_weak_clear(relay_weak *w);                /* release the reference */
 
 /* ======================================================================
  * Signals and slots
@@ -278,9 +340,33 @@ void relay_weak_clear(relay_weak *w);                /* release the reference */
  *     void window_on_progress(window *self, const int *percent);
  *     void worker_run(worker *self);          // may ignore any payload
  *
- * relay_connect checks the slot against the signal and the receiver at
- * compile time (with GCC, Clang or any C23 compiler: a wrong slot is a
- * static assertion failure).
+ * A slot returns void: one that returns a value is refused ("relay: a
+ * slot returns void"; GCC lets int through, see RELAY__RETOK). The
+ * receiver's parameter may also be relay_object * (the ready-made slots
+ * below take any object). With GCC and Clang, relay_connect checks the
+ * slot against the signal and the receiver at compile time, by compiling
+ * a call of the slot with the arguments relay will pass; each mistake is
+ * one error, in the compiler's words:
+ *
+ *   compiler says, about the slot call           the mistake
+ *   argument 1 ... incompatible pointer type     the slot's first parameter
+ *     (clang: passing 'relay_slot_receiver'      is not the receiver's type
+ *     (aka 'worker *') to parameter of type ...)
+ *   argument 2 ... discards 'const' qualifier    the payload parameter must
+ *                                                be const T *
+ *   argument 2 ... incompatible pointer type     the payload parameter's T
+ *     (clang: passing 'const                     is not the signal's type
+ *     relay_signal_payload *' (aka ...))
+ *   too few arguments to function ...            the slot has more
+ *                                                parameters than the signal
+ *                                                gives (receiver, payload)
+ *   too many arguments to function ...           a one-parameter slot whose
+ *                                                receiver type is wrong, on
+ *                                                a signal with a payload
+ *                                                (GCC also names argument 1)
+ *
+ * Other compilers accept any function (the macros only convert), so a
+ * wrong slot there is undefined behaviour at the call.
  *
  * Connection types decide where a slot runs:
  *   RELAY_AUTO      (default) per emit: direct if the receiver lives in the
@@ -336,59 +422,26 @@ typedef struct relay_payload_ops {
 /* The generic slot types connections store. */
 typedef void (*relay_slot_fn)(void);
 
-/* Compile-time slot check (private). */
+/* The payload's size and alignment (private; alignment 0: unknown, at
+ * most that of max_align_t). */
 #define RELAY__SIG(s, sig) (&(s)->sig.relay__s)
 #define RELAY__ARGSIZE(s, sig) \
 	_Generic((s)->sig.relay__arg, relay__none *: (size_t)0, \
 		 default: sizeof(*(s)->sig.relay__arg))
-/* The payload's alignment (0: unknown, at most that of max_align_t). */
 #if defined(__GNUC__) || defined(__clang__) || \
 	(defined(__STDC_VERSION__) && __STDC_VERSION__ >= 202311L)
 #define RELAY__ARGALIGN(s, sig) _Alignof(__typeof__(*(s)->sig.relay__arg))
 #else
 #define RELAY__ARGALIGN(s, sig) ((size_t)0)
 #endif
-#if defined(__GNUC__) || defined(__clang__) || \
-	(defined(__STDC_VERSION__) && __STDC_VERSION__ >= 202311L)
-#define RELAY__TYPEOF(x) __typeof__(x)
-#define RELAY__NONE(s, sig) _Generic((s)->sig.relay__arg, relay__none *: 1, default: 0)
-#define RELAY__SLOT_ARITY(s, sig, r, slot) \
-	_Generic((slot), \
-		 void (*)(RELAY__TYPEOF(r)): 1, \
-		 void (*)(RELAY__TYPEOF(r), const RELAY__TYPEOF(*(s)->sig.relay__arg) *): \
-			 (RELAY__NONE(s, sig) ? -1 : 2), \
-		 default: -1)
-#define RELAY__CHECKED_ARITY(s, sig, r, slot) \
-	((int)sizeof(struct { \
-		_Static_assert(RELAY__SLOT_ARITY(s, sig, r, slot) > 0, \
-			       "relay: slot must be void slot(R *receiver) or " \
-			       "void slot(R *receiver, const T *payload) for this signal"); \
-		char relay__c[RELAY__SLOT_ARITY(s, sig, r, slot)]; }))
-#define RELAY__CHECK_EMIT0(s, sig) \
-	((void)sizeof(struct { \
-		_Static_assert(RELAY__NONE(s, sig), \
-			       "relay_emit: this signal carries a payload: relay_emit(obj, sig, &value)"); \
-		char relay__c; }))
-#define RELAY__CHECK_EMIT(s, sig, p) \
-	((void)sizeof(struct { \
-		_Static_assert(_Generic((p), RELAY__TYPEOF((s)->sig.relay__arg): 1, \
-				       const RELAY__TYPEOF(*(s)->sig.relay__arg) *: 1, default: 0), \
-			       "relay_emit: payload pointer type does not match the signal"); \
-		char relay__c; }))
-#else
-/* No typeof: the slot is not checked; it must take the payload. */
-#define RELAY__CHECKED_ARITY(s, sig, r, slot) (RELAY__ARGSIZE(s, sig) ? 2 : 1)
-#define RELAY__CHECK_EMIT(s, sig, p) ((void)0)
-#define RELAY__CHECK_EMIT0(s, sig) ((void)0)
-#endif
 
 /* Private entry points behind the macros. */
-int relay__connect(relay_signal *sig, relay_object *sender, size_t argsize,
+RELAY_API int relay__connect(relay_signal *sig, relay_object *sender, size_t argsize,
 		   size_t argalign, relay_object *receiver, relay_slot_fn fn, void *data, int arity,
 		   relay_connection_type type, unsigned flags, relay_connection *out);
-int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const void *arg);
-int relay__disconnect_signal(relay_signal *sig, relay_object *sender);
-int relay__signal_set_ops(relay_signal *sig, relay_object *sender,
+RELAY_API int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const void *arg);
+RELAY_API int relay__disconnect_signal(relay_signal *sig, relay_object *sender);
+RELAY_API int relay__signal_set_ops(relay_signal *sig, relay_object *sender,
 			  const relay_payload_ops *ops);
 
 /* Connect sender->signal to slot(receiver[, payload]), RELAY_AUTO, no
@@ -399,11 +452,10 @@ int relay__signal_set_ops(relay_signal *sig, relay_object *sender,
 /* The same with a connection type, flags and the connection's id in *out
  * (out may be NULL). Any thread. */
 #define relay_connect_ex(sender, signal, receiver, slot, type, flags, out) \
-	relay__connect(RELAY__SIG(sender, signal), (relay_object *)(sender), \
+	relay__connect(RELAY__SIG(sender, signal), RELAY__OBJ(sender), \
 		       RELAY__ARGSIZE(sender, signal), RELAY__ARGALIGN(sender, signal), \
-		       (relay_object *)(receiver), \
-		       (relay_slot_fn)(slot), NULL, \
-		       RELAY__CHECKED_ARITY(sender, signal, receiver, slot), \
+		       RELAY__OBJ(receiver), (relay_slot_fn)(slot), NULL, \
+		       RELAY__SLOT_ARITY(sender, signal, receiver, slot), \
 		       (type), (flags), (out))
 
 /* Connect to a plain function fn(data[, payload]) with NO context object:
@@ -418,11 +470,10 @@ int relay__signal_set_ops(relay_signal *sig, relay_object *sender,
  * with `context` (D2); context NULL means direct, and then only RELAY_AUTO
  * or RELAY_DIRECT are accepted (-EINVAL). Any thread. */
 #define relay_connect_func_ex(sender, signal, context, fn, data, type, flags, out) \
-	relay__connect(RELAY__SIG(sender, signal), (relay_object *)(sender), \
+	relay__connect(RELAY__SIG(sender, signal), RELAY__OBJ(sender), \
 		       RELAY__ARGSIZE(sender, signal), RELAY__ARGALIGN(sender, signal), \
-		       (relay_object *)(context), \
-		       (relay_slot_fn)(fn), (void *)(data), \
-		       -RELAY__CHECKED_ARITY(sender, signal, (void *)(data), fn), \
+		       RELAY__OBJ(context), (relay_slot_fn)(fn), (void *)(data), \
+		       -RELAY__SLOT_ARITY(sender, signal, data, fn), \
 		       (type), (flags), (out))
 
 /* Emit: relay_emit(obj, signal) or relay_emit(obj, signal, &value). Calls
@@ -441,11 +492,10 @@ static inline int relay__emit_fast(relay_signal *sig, relay_object *sender, size
 	return relay__emit(sig, sender, argsize, arg);
 }
 #define RELAY__EMIT0(s, sig) \
-	(RELAY__CHECK_EMIT0(s, sig), \
-	 relay__emit_fast(RELAY__SIG(s, sig), (relay_object *)(s), 0, NULL))
+	relay__emit_fast(RELAY__SIG(s, sig), RELAY__OBJ(s), RELAY__NOARG(s, sig), NULL)
 #define RELAY__EMIT1(s, sig, p) \
-	(RELAY__CHECK_EMIT(s, sig, p), \
-	 relay__emit_fast(RELAY__SIG(s, sig), (relay_object *)(s), RELAY__ARGSIZE(s, sig), (p)))
+	relay__emit_fast(RELAY__SIG(s, sig), RELAY__OBJ(s), RELAY__ARGSIZE(s, sig), \
+			 RELAY__PAYLOAD(s, sig, p))
 #define RELAY__PICK4(a, b, c, d, ...) d
 #define relay_emit(...) \
 	RELAY__PICK4(__VA_ARGS__, RELAY__EMIT1, RELAY__EMIT0, x)(__VA_ARGS__)
@@ -455,7 +505,7 @@ static inline int relay__emit_fast(relay_signal *sig, relay_object *sender, size
  * When it returns, relay begins no new call of the slot anywhere (D6); a
  * call other threads had begun may still be running (or entering the
  * slot). Never waits for other threads' slots. */
-int relay_disconnect(relay_connection c);
+RELAY_API int relay_disconnect(relay_connection c);
 
 /* relay_disconnect, then wait until the calls of that connection other
  * threads had begun have returned (at most timeout_ms; negative: no
@@ -466,7 +516,7 @@ int relay_disconnect(relay_connection c);
  * Beware of waiting, from a thread, for a slot that waits for that thread.
  * Returns 0, -ENOENT, -ETIMEDOUT (disconnected, but a call still runs).
  * Any thread. */
-int relay_disconnect_wait(relay_connection c, int timeout_ms);
+RELAY_API int relay_disconnect_wait(relay_connection c, int timeout_ms);
 
 /* Disconnect every connection of sender->signal. Any thread. */
 #define relay_disconnect_signal(sender, signal) \
@@ -474,25 +524,26 @@ int relay_disconnect_wait(relay_connection c, int timeout_ms);
 
 /* Disconnect every connection whose receiver (or context) is obj, from any
  * sender. Any thread. */
-int relay_disconnect_receiver(relay_object *obj);
+RELAY_API int relay_disconnect_receiver(relay_object *obj);
+#define relay_disconnect_receiver(obj) relay_disconnect_receiver(RELAY__OBJ(obj))
 
 /* Give sender->signal copy/free hooks for its payload type. Call before
  * connecting (owner thread). ops must outlive the object. */
 #define relay_signal_set_ops(sender, signal, ops) \
-	relay__signal_set_ops(RELAY__SIG(sender, signal), (relay_object *)(sender), (ops))
+	relay__signal_set_ops(RELAY__SIG(sender, signal), RELAY__OBJ(sender), (ops))
 
 /* Inside a slot: the object whose emit caused this call (also for queued
  * calls, where it may already be destroyed: do not dereference it then).
  * NULL outside a slot. The calling thread. */
-relay_object *relay_sender(void);
+RELAY_API relay_object *relay_sender(void);
 
-/* Ready-made slots, for any signal (they ignore its payload). The
- * receiver's type must match the slot's first parameter exactly, so pass
- * the object's base and the thread handle as they are:
- *     relay_connect(worker, complete, &worker->base, relay_slot_delete_later);
- *     relay_connect(worker, complete, thread, relay_slot_quit);          */
-void relay_slot_delete_later(relay_object *obj); /* relay_object_delete_later */
-void relay_slot_quit(relay_thread *thread);      /* relay_thread_quit */
+/* Ready-made slots, for any signal (they ignore its payload).
+ * relay_slot_delete_later takes any object as its receiver, relay_slot_quit
+ * a relay_thread:
+ *     relay_connect(w, complete, w, relay_slot_delete_later);
+ *     relay_connect(w, complete, thread, relay_slot_quit);               */
+RELAY_API void relay_slot_delete_later(relay_object *obj); /* relay_object_delete_later */
+RELAY_API void relay_slot_quit(relay_thread *thread);      /* relay_thread_quit */
 
 /* ======================================================================
  * Threads and loops
@@ -527,7 +578,9 @@ struct relay_thread {
 /* Create a stopped thread named `name` (at most 15 bytes are shown by
  * top -H and gdb; NULL gives "relay"). The handle lives in the calling
  * thread, as a child of parent if given. Any thread. */
-int relay_thread_create(const char *name, relay_object *parent, relay_thread **out);
+RELAY_API int relay_thread_create(const char *name, relay_object *parent, relay_thread **out);
+#define relay_thread_create(name, parent, out) \
+	relay_thread_create((name), RELAY__OBJ(parent), RELAY__OUT(out, relay_thread, relay_thread_create))
 
 /* Start the thread: it emits started, then runs its loop until quit or
  * exit. A finished thread may be started again, also while it is still
@@ -536,7 +589,7 @@ int relay_thread_create(const char *name, relay_object *parent, relay_thread **o
  * interruption request is cleared. Owner thread of the handle. Returns 0,
  * RELAY_ERUNNING (with a diagnostic) if it runs, -EINVAL for an adopted
  * thread's handle (with a diagnostic), -EAGAIN/-ENOMEM. */
-int relay_thread_start(relay_thread *t);
+RELAY_API int relay_thread_start(relay_thread *t);
 
 /* Ask the thread's loops to return: every loop running in that thread
  * returns (nested ones included, as Qt's QThread::exit), the outermost
@@ -544,48 +597,48 @@ int relay_thread_start(relay_thread *t);
  * quit that comes before the loop runs (also before the first start) is
  * kept and ends that run; on a thread whose loop has already returned
  * (finishing or finished) it does nothing. */
-int relay_thread_quit(relay_thread *t);
-int relay_thread_exit(relay_thread *t, int code);
+RELAY_API int relay_thread_quit(relay_thread *t);
+RELAY_API int relay_thread_exit(relay_thread *t, int code);
 
 /* Wait until the thread has finished, at most timeout_ms (negative: no
  * limit). Any thread but t itself (RELAY_EWAITSELF). Returns 0 (also for
  * a thread never started), -ETIMEDOUT. */
-int relay_thread_wait(relay_thread *t, int timeout_ms);
+RELAY_API int relay_thread_wait(relay_thread *t, int timeout_ms);
 
 /* quit + wait(timeout_ms). Returns 0 or -ETIMEDOUT. */
-int relay_thread_stop(relay_thread *t, int timeout_ms);
+RELAY_API int relay_thread_stop(relay_thread *t, int timeout_ms);
 
 /* The exit code of the thread's last finished run (0 before any). Any
  * thread. Returns 0 and *code, or -EINVAL. */
-int relay_thread_exit_code(const relay_thread *t, int *code);
+RELAY_API int relay_thread_exit_code(const relay_thread *t, int *code);
 
 /* Destroy the handle (relay_object_destroy on it). Owner thread of the
  * handle. Refused with RELAY_ERUNNING and a diagnostic while the thread
  * runs (stop it first) - never an abort. */
-int relay_thread_destroy(relay_thread *t);
+RELAY_API int relay_thread_destroy(relay_thread *t);
 
 /* Interruption: requested from any thread, polled by the worker with a
  * relaxed load (cheap enough for an inner loop). Cleared when the thread
  * starts and when a run finishes. */
-int relay_thread_request_interruption(relay_thread *t);
-bool relay_thread_interruption_requested(const relay_thread *t);
+RELAY_API int relay_thread_request_interruption(relay_thread *t);
+RELAY_API bool relay_thread_interruption_requested(const relay_thread *t);
 /* The same for the calling thread. */
-bool relay_interruption_requested(void);
+RELAY_API bool relay_interruption_requested(void);
 
 /* Queries, any thread; false for NULL. Running: started and its loop has
  * not returned. Finished: its loop has returned (finishing included) and
  * it was not started again. */
-bool relay_thread_is_running(const relay_thread *t);
-bool relay_thread_is_finished(const relay_thread *t);
+RELAY_API bool relay_thread_is_running(const relay_thread *t);
+RELAY_API bool relay_thread_is_finished(const relay_thread *t);
 
 /* The calling thread's handle (adopting the thread on first use) and the
  * main thread's (the process's initial thread). NULL only on -ENOMEM. */
-relay_thread *relay_thread_current(void);
-relay_thread *relay_thread_main(void);
-bool relay_is_main_thread(void);
+RELAY_API relay_thread *relay_thread_current(void);
+RELAY_API relay_thread *relay_thread_main(void);
+RELAY_API bool relay_is_main_thread(void);
 
 /* Copies at most size-1 bytes of the thread's name. */
-int relay_thread_name(const relay_thread *t, char *buf, size_t size);
+RELAY_API int relay_thread_name(const relay_thread *t, char *buf, size_t size);
 
 /* Counters of a thread's loop. Any thread (a snapshot). */
 typedef struct relay_loop_stats {
@@ -603,7 +656,7 @@ typedef struct relay_loop_stats {
 	uint64_t passes;      /* loop iterations */
 	uint64_t timers_fired;
 } relay_loop_stats;
-int relay_thread_stats(const relay_thread *t, relay_loop_stats *out);
+RELAY_API int relay_thread_stats(const relay_thread *t, relay_loop_stats *out);
 
 /* ---- Running the calling thread's loop ---- */
 
@@ -611,23 +664,23 @@ int relay_thread_stats(const relay_thread *t, relay_loop_stats *out);
  * (>= 0) or a negative error. Runs nested when called from a slot:
  * relay_loop_quit ends the innermost loop, relay_thread_quit every loop
  * of the thread. */
-int relay_loop_run(void);
+RELAY_API int relay_loop_run(void);
 
 /* One pass: run due timers and the events already posted; if nothing was
  * ready, wait up to timeout_ms (0: don't wait, negative: until something
  * happens). Returns the number of events and timers handled, or < 0. */
-int relay_loop_run_once(int timeout_ms);
+RELAY_API int relay_loop_run_once(int timeout_ms);
 
 /* For a busy worker: deliver what is pending now, without waiting.
  * Returns the number handled, or < 0. */
-int relay_process_events(void);
+RELAY_API int relay_process_events(void);
 
 /* Make the calling thread's innermost running loop return (0, or `code`,
  * which must be >= 0: -EINVAL otherwise), as Qt's QEventLoop::exit; outer
  * loops go on. With no loop running, the next relay_loop_run returns at
  * once. The calling thread. */
-int relay_loop_quit(void);
-int relay_loop_exit(int code);
+RELAY_API int relay_loop_quit(void);
+RELAY_API int relay_loop_exit(int code);
 
 /* Frees what the calling thread keeps so that a steady flow of events
  * allocates nothing: the spare chunks of the queues it receives through,
@@ -635,7 +688,7 @@ int relay_loop_exit(int code);
  * An idle loop pass gives back all but the spare chunks by itself; call
  * this after a burst, or before checking for leaks. The calling thread;
  * returns 0 (-ENOMEM if the thread could not be adopted). */
-int relay_release_caches(void);
+RELAY_API int relay_release_caches(void);
 
 /* The application loop (QCoreApplication::exec): the main thread only.
  * Runs the main loop until quit, then quits and waits for every started
@@ -644,11 +697,11 @@ int relay_release_caches(void);
  * code. RELAY_EWRONGTHREAD from another thread. The threads it stopped are
  * stopped when it returns: relay_thread_stop after it is not needed
  * (harmless), relay_thread_destroy still is. */
-int relay_main_run(int timeout_ms);
+RELAY_API int relay_main_run(int timeout_ms);
 /* relay_thread_quit / relay_thread_exit on the main thread (every loop of
  * the main thread returns, relay_main_run's included). Any thread. */
-int relay_main_quit(void);
-int relay_main_exit(int code);
+RELAY_API int relay_main_quit(void);
+RELAY_API int relay_main_exit(int code);
 
 /* ======================================================================
  * Timers
@@ -670,34 +723,27 @@ typedef struct relay_timer {
 
 /* A stopped timer with interval 0 (fires on the next pass), repeating.
  * Lives in the calling thread, as a child of parent if given. */
-int relay_timer_create(relay_object *parent, relay_timer **out);
+RELAY_API int relay_timer_create(relay_object *parent, relay_timer **out);
+#define relay_timer_create(parent, out) \
+	relay_timer_create(RELAY__OBJ(parent), RELAY__OUT(out, relay_timer, relay_timer_create))
 /* Owner thread only. start(ms < 0) keeps the current interval; start
  * restarts a running timer. */
-int relay_timer_start(relay_timer *t, int ms);
-int relay_timer_stop(relay_timer *t);
-int relay_timer_set_interval(relay_timer *t, int ms);  /* applies from now */
-int relay_timer_set_single_shot(relay_timer *t, bool single);
-bool relay_timer_is_active(const relay_timer *t);      /* any thread */
-int relay_timer_interval(const relay_timer *t);        /* ms, or -EINVAL */
-/* Destroy with relay_object_destroy(&t->base) or through its parent. */
+RELAY_API int relay_timer_start(relay_timer *t, int ms);
+RELAY_API int relay_timer_stop(relay_timer *t);
+RELAY_API int relay_timer_set_interval(relay_timer *t, int ms);  /* applies from now */
+RELAY_API int relay_timer_set_single_shot(relay_timer *t, bool single);
+RELAY_API bool relay_timer_is_active(const relay_timer *t);      /* any thread */
+RELAY_API int relay_timer_interval(const relay_timer *t);        /* ms, or -EINVAL */
+/* Destroy with relay_object_destroy(t) or through its parent. */
 
 /* Run slot(receiver) once in receiver's thread after ms milliseconds;
  * skipped (and freed at once) if the receiver is destroyed first; follows
  * the receiver when it moves. Any thread. Returns 0, -EINVAL, -ENOMEM,
  * RELAY_EDESTROYED, RELAY_ENOTRUNNING (the receiver has no thread, or its
  * thread's handle was destroyed). */
-#if defined(RELAY__TYPEOF)
 #define relay_single_shot(ms, receiver, slot) \
-	((void)sizeof(struct { \
-		_Static_assert(_Generic((slot), void (*)(RELAY__TYPEOF(receiver)): 1, default: 0), \
-			       "relay_single_shot: slot must be void slot(R *receiver)"); \
-		char relay__c; }), \
-	 relay__single_shot((ms), (relay_object *)(receiver), (relay_slot_fn)(slot)))
-#else
-#define relay_single_shot(ms, receiver, slot) \
-	relay__single_shot((ms), (relay_object *)(receiver), (relay_slot_fn)(slot))
-#endif
-int relay__single_shot(int ms, relay_object *receiver, relay_slot_fn slot);
+	relay__single_shot((ms), RELAY__OBJ(receiver), RELAY__SLOT1(receiver, slot))
+RELAY_API int relay__single_shot(int ms, relay_object *receiver, relay_slot_fn slot);
 
 /* ======================================================================
  * Invoke: run a function in an object's thread
@@ -710,8 +756,10 @@ int relay__single_shot(int ms, relay_object *receiver, relay_slot_fn slot);
  * RELAY_EDESTROYED, RELAY_ENOTRUNNING (context has no thread, or its
  * thread's handle was destroyed); on an error nothing was queued and the
  * caller keeps data. */
-int relay_invoke(relay_object *context, void (*fn)(void *data), void *data,
-		 void (*free_data)(void *data));
+RELAY_API int relay_invoke(relay_object *context, void (*fn)(void *data), void *data,
+			   void (*free_data)(void *data));
+#define relay_invoke(context, fn, data, free_data) \
+	relay_invoke(RELAY__OBJ(context), (fn), (data), (free_data))
 
 /* Run fn(data) in context's thread and wait for it; *result (may be NULL)
  * receives its return value. Refused with RELAY_EDEADLOCK when context
@@ -722,8 +770,233 @@ int relay_invoke(relay_object *context, void (*fn)(void *data), void *data,
  * on it to run more: a blocking call into a thread that stops pumping
  * waits). RELAY_ENOTDELIVERED if context is destroyed before fn ran. Any
  * other thread. */
-int relay_invoke_blocking(relay_object *context, int (*fn)(void *data), void *data,
-			  int *result);
+RELAY_API int relay_invoke_blocking(relay_object *context, int (*fn)(void *data), void *data,
+				    int *result);
+#define relay_invoke_blocking(context, fn, data, result) \
+	relay_invoke_blocking(RELAY__OBJ(context), (fn), (data), (result))
+
+/* ======================================================================
+ * Private: the compile-time checks behind the macros above
+ *
+ * With GCC and Clang every mistake gets one diagnostic of its own.
+ * Objects and payloads are checked by static assertions on their types
+ * (each assertion fires for one mistake only, and a refused argument is
+ * replaced by a null pointer so that no second error follows). A slot is
+ * checked by an unevaluated call with the arguments relay will pass it (a
+ * receiver pointer, then a pointer to the const payload), with the
+ * compiler's warnings for mismatched arguments made errors around that
+ * call only: the compiler then names the parameter and both types. A slot
+ * that has exactly an accepted type is not called, so its check costs
+ * nothing. Other compilers get no checks (the macros only convert).
+ * Arguments are evaluated once, the sender of relay_connect and
+ * relay_emit twice.
+ * ====================================================================== */
+#if defined(__GNUC__) || defined(__clang__)
+
+#define RELAY__N(name, n) relay__##name##_##n
+#define RELAY__KIND(T) __builtin_classify_type(*(T *)0)
+#define RELAY__KIND_INT 1
+#define RELAY__KIND_POINTER 5
+#define RELAY__KIND_RECORD 12
+#define RELAY__SAME(T, U) __builtin_types_compatible_p(T, U)
+#define RELAY__ASSERT(c, msg) _Static_assert(__builtin_choose_expr((c), 1, 0), msg)
+/* A slot returns void. GCC gives a call it refused (a slot with too many
+ * parameters) the type int, so with GCC int is let through: one mistake,
+ * one error. */
+#if defined(__clang__)
+#define RELAY__RETOK(T) RELAY__SAME(T, void)
+#else
+#define RELAY__RETOK(T) (RELAY__SAME(T, void) || RELAY__SAME(T, int))
+#endif
+#define RELAY__RETMSG "relay: a slot returns void (call a function that returns a " \
+	"value from a void one)"
+#define RELAY__NOTOBJ "relay: not an object: pass a relay_object *, or a pointer to a " \
+	"struct whose first member is `relay_object base` (or a relay_thread, " \
+	"relay_timer or object struct of yours, named base)"
+
+/* Declares, in the enclosing block, relay__ok_<n>: p is an object. Every
+ * typedef is of a valid type whatever p is, so that one mistake stops at
+ * its own assertion; reading ->base of a struct without one is the only
+ * error left to the compiler ("has no member named 'base'"). */
+#define RELAY__OBJCHECK(p, n) \
+	typedef __typeof__(_Generic((p), void *: (relay_object *)0, \
+				    const void *: (const relay_object *)0, \
+				    default: (p))) RELAY__N(t, n); \
+	enum { RELAY__N(ptr, n) = RELAY__KIND(RELAY__N(t, n)) == RELAY__KIND_POINTER }; \
+	RELAY__ASSERT(RELAY__N(ptr, n) || RELAY__KIND(RELAY__N(t, n)) != RELAY__KIND_INT, \
+		      "relay: an object argument is a pointer (NULL for none, not 0)"); \
+	RELAY__ASSERT(RELAY__N(ptr, n) || RELAY__KIND(RELAY__N(t, n)) != RELAY__KIND_RECORD, \
+		      "relay: pass a pointer to the object (w), not the struct itself (*w)"); \
+	RELAY__ASSERT(RELAY__N(ptr, n) || RELAY__KIND(RELAY__N(t, n)) == RELAY__KIND_INT || \
+		      RELAY__KIND(RELAY__N(t, n)) == RELAY__KIND_RECORD, RELAY__NOTOBJ); \
+	typedef __typeof__(*__builtin_choose_expr(RELAY__N(ptr, n), *(RELAY__N(t, n) *)0, \
+						  (relay_object *)0)) RELAY__N(r, n); \
+	enum { RELAY__N(rec, n) = RELAY__N(ptr, n) && \
+				  RELAY__KIND(RELAY__N(r, n)) == RELAY__KIND_RECORD }; \
+	RELAY__ASSERT(!RELAY__N(ptr, n) || RELAY__KIND(RELAY__N(r, n)) != RELAY__KIND_POINTER, \
+		      "relay: pass the object pointer (w), not its address (&w)"); \
+	RELAY__ASSERT(!RELAY__N(ptr, n) || RELAY__N(rec, n) || \
+		      RELAY__KIND(RELAY__N(r, n)) == RELAY__KIND_POINTER, RELAY__NOTOBJ); \
+	typedef __typeof__(__builtin_choose_expr(RELAY__N(rec, n), *(RELAY__N(r, n) *)0, \
+						 *(relay_object *)0)) RELAY__N(s0, n); \
+	typedef __typeof__(((RELAY__N(s0, n) *)0)->base) RELAY__N(s1, n); \
+	enum { RELAY__N(rec1, n) = RELAY__KIND(RELAY__N(s1, n)) == RELAY__KIND_RECORD }; \
+	typedef __typeof__(__builtin_choose_expr(RELAY__N(rec1, n), *(RELAY__N(s1, n) *)0, \
+						 *(relay_object *)0)) RELAY__N(u1, n); \
+	typedef __typeof__(((RELAY__N(u1, n) *)0)->base) RELAY__N(s2, n); \
+	enum { RELAY__N(rec2, n) = RELAY__KIND(RELAY__N(s2, n)) == RELAY__KIND_RECORD }; \
+	typedef __typeof__(__builtin_choose_expr(RELAY__N(rec2, n), *(RELAY__N(s2, n) *)0, \
+						 *(relay_object *)0)) RELAY__N(u2, n); \
+	typedef __typeof__(((RELAY__N(u2, n) *)0)->base) RELAY__N(s3, n); \
+	enum { RELAY__N(ok, n) = RELAY__N(rec, n) && \
+		(RELAY__SAME(RELAY__N(s0, n), relay_object) || \
+		 (RELAY__N(rec1, n) && (RELAY__SAME(RELAY__N(s1, n), relay_object) || \
+		  (RELAY__N(rec2, n) && (RELAY__SAME(RELAY__N(s2, n), relay_object) || \
+					 RELAY__SAME(RELAY__N(s3, n), relay_object)))))) }; \
+	RELAY__ASSERT(RELAY__N(ok, n) || !RELAY__N(rec, n), RELAY__NOTOBJ); \
+	RELAY__ASSERT(!RELAY__N(ok, n) || (__builtin_offsetof(RELAY__N(s0, n), base) == 0 && \
+					  __builtin_offsetof(RELAY__N(u1, n), base) == 0 && \
+					  __builtin_offsetof(RELAY__N(u2, n), base) == 0), \
+		      "relay: the base of an object must be the first member of its struct")
+
+#define RELAY__OBJ(p) RELAY__OBJ_(p, __COUNTER__, void)
+#define RELAY__COBJ(p) RELAY__OBJ_(p, __COUNTER__, const void)
+#define RELAY__OBJ_(p, n, V) (__extension__ ({ \
+	RELAY__OBJCHECK(p, n); \
+	V *RELAY__N(v, n) = __builtin_choose_expr(RELAY__N(ok, n), (p), (void *)0); \
+	(__typeof__(_Generic((V *)0, void *: (relay_object *)0, \
+			     default: (const relay_object *)0)))RELAY__N(v, n); }))
+
+/* out must be a T ** (relay_thread_create, relay_timer_create), or a
+ * void * taken as it is. */
+#define RELAY__OUT(out, T, fn) RELAY__OUT_(out, T, fn, __COUNTER__)
+#define RELAY__OUT_(out, T, fn, n) (__extension__ ({ \
+	enum { RELAY__N(ok, n) = _Generic((out), T **: 1, void *: 1, default: 0) }; \
+	RELAY__ASSERT(RELAY__N(ok, n), #fn ": the last argument receives the new " #T \
+		      ": pass the address of a " #T " * (&t)"); \
+	__builtin_choose_expr(RELAY__N(ok, n), (out), (T **)0); }))
+
+/* relay_object_new(&w, cls, parent): out must be the address of an object
+ * pointer; the size is that of the object it points to. */
+#define RELAY__NEW(out, cls, parent) RELAY__NEW_(out, cls, parent, __COUNTER__)
+#define RELAY__NEW_(out, cls, parent, n) (__extension__ ({ \
+	typedef __typeof__(out) RELAY__N(o, n); \
+	enum { RELAY__N(pp, n) = RELAY__KIND(RELAY__N(o, n)) == RELAY__KIND_POINTER }; \
+	typedef __typeof__(*__builtin_choose_expr(RELAY__N(pp, n), *(RELAY__N(o, n) *)0, \
+						  (relay_object **)0)) RELAY__N(q, n); \
+	enum { RELAY__N(addr, n) = RELAY__N(pp, n) && \
+				   RELAY__KIND(RELAY__N(q, n)) == RELAY__KIND_POINTER }; \
+	RELAY__ASSERT(RELAY__N(addr, n), "relay_object_new: pass the address of your object " \
+		      "pointer: relay_object_new(&w, &w_class, parent)"); \
+	typedef __typeof__(__builtin_choose_expr(RELAY__N(addr, n), *(RELAY__N(q, n) *)0, \
+						 (relay_object *)0)) RELAY__N(p, n); \
+	RELAY__OBJCHECK(*(RELAY__N(p, n) *)0, n); \
+	relay_object_alloc(sizeof(*(RELAY__N(p, n))0), (cls), RELAY__OBJ(parent), \
+			   __builtin_choose_expr(RELAY__N(addr, n) && RELAY__N(ok, n), \
+						 (out), (void *)0)); }))
+
+/* Argument mismatches in the slot checks are errors, whatever the flags. */
+#if defined(__clang__)
+#define RELAY__STRICT_BEGIN _Pragma("clang diagnostic push") \
+	_Pragma("clang diagnostic error \"-Wincompatible-pointer-types\"") \
+	_Pragma("clang diagnostic error \"-Wint-conversion\"")
+#define RELAY__STRICT_END _Pragma("clang diagnostic pop")
+#else
+#define RELAY__STRICT_BEGIN _Pragma("GCC diagnostic push") \
+	_Pragma("GCC diagnostic error \"-Wincompatible-pointer-types\"") \
+	_Pragma("GCC diagnostic error \"-Wdiscarded-qualifiers\"") \
+	_Pragma("GCC diagnostic error \"-Wint-conversion\"")
+#define RELAY__STRICT_END _Pragma("GCC diagnostic pop")
+#endif
+
+/* The receiver's type as the slot sees it: a pointer (anything else was
+ * refused by the object check already). */
+#define RELAY__RTYPE(r) \
+	__typeof__(__builtin_choose_expr(__builtin_classify_type(r) == RELAY__KIND_POINTER, \
+					 (r), (void *)0))
+
+/* The slot's arity (1: receiver only, 2: receiver and payload), checked:
+ * slot(R *) and slot(relay_object *) fit every signal, slot(R *, const T *)
+ * and slot(relay_object *, const T *) a signal carrying a T. */
+#define RELAY__SLOT_ARITY(s, sig, r, slot) RELAY__SLOT_ARITY_(s, sig, r, slot, __COUNTER__)
+#define RELAY__SLOT_ARITY_(s, sig, r, slot, n) (__extension__ ({ \
+	typedef __typeof__(*(s)->sig.relay__arg) RELAY__N(T, n); \
+	typedef RELAY__RTYPE(r) RELAY__N(R, n); \
+	enum { RELAY__N(none, n) = RELAY__SAME(RELAY__N(T, n), relay__none), \
+	       RELAY__N(one, n) = _Generic((slot), void (*)(RELAY__N(R, n)): 1, default: 0) || \
+				  _Generic((slot), void (*)(relay_object *): 1, default: 0), \
+	       RELAY__N(two, n) = \
+		       _Generic((slot), void (*)(RELAY__N(R, n), const RELAY__N(T, n) *): 1, \
+				default: 0) || \
+		       _Generic((slot), void (*)(relay_object *, const RELAY__N(T, n) *): 1, \
+				default: 0) }; \
+	/* named for the compiler's message: "passing relay_slot_receiver */ \
+	/* (aka window *) to parameter of type ..." */ \
+	typedef RELAY__N(R, n) relay_slot_receiver; \
+	typedef RELAY__N(T, n) relay_signal_payload; \
+	RELAY__STRICT_BEGIN \
+	typedef __typeof__((__builtin_choose_expr(RELAY__N(one, n) || !RELAY__N(none, n), \
+						  (void (*)(RELAY__N(R, n)))0, (slot))) \
+			   ((relay_slot_receiver)0)) RELAY__N(ret1, n); \
+	typedef __typeof__((__builtin_choose_expr( \
+			RELAY__N(one, n) || RELAY__N(two, n) || RELAY__N(none, n), \
+			(void (*)(RELAY__N(R, n), const RELAY__N(T, n) *))0, (slot))) \
+		((relay_slot_receiver)0, (const relay_signal_payload *)0)) RELAY__N(ret2, n); \
+	RELAY__STRICT_END \
+	RELAY__ASSERT(RELAY__RETOK(RELAY__N(ret1, n)) && RELAY__RETOK(RELAY__N(ret2, n)), \
+		      RELAY__RETMSG); \
+	RELAY__N(none, n) || RELAY__N(one, n) ? 1 : 2; }))
+
+/* A slot that takes the receiver only (relay_single_shot). */
+#define RELAY__SLOT1(r, slot) RELAY__SLOT1_(r, slot, __COUNTER__)
+#define RELAY__SLOT1_(r, slot, n) (__extension__ ({ \
+	typedef RELAY__RTYPE(r) RELAY__N(R, n); \
+	enum { RELAY__N(one, n) = _Generic((slot), void (*)(RELAY__N(R, n)): 1, default: 0) || \
+				  _Generic((slot), void (*)(relay_object *): 1, default: 0) }; \
+	typedef RELAY__N(R, n) relay_slot_receiver; \
+	RELAY__STRICT_BEGIN \
+	typedef __typeof__((__builtin_choose_expr(RELAY__N(one, n), \
+						  (void (*)(RELAY__N(R, n)))0, (slot))) \
+			   ((relay_slot_receiver)0)) RELAY__N(ret, n); \
+	RELAY__STRICT_END \
+	RELAY__ASSERT(RELAY__RETOK(RELAY__N(ret, n)), RELAY__RETMSG); \
+	(relay_slot_fn)(slot); }))
+
+/* relay_emit(obj, signal): the signal must carry no payload. */
+#define RELAY__NOARG(s, sig) (__extension__ ({ \
+	RELAY__ASSERT(RELAY__SAME(__typeof__(*(s)->sig.relay__arg), relay__none), \
+		      "relay_emit: this signal carries a payload: relay_emit(obj, signal, &value)"); \
+	(size_t)0; }))
+
+/* relay_emit(obj, signal, &value): a T * or const T * for a signal of T. */
+#define RELAY__PAYLOAD(s, sig, p) RELAY__PAYLOAD_(s, sig, p, __COUNTER__)
+#define RELAY__PAYLOAD_(s, sig, p, n) (__extension__ ({ \
+	typedef __typeof__(*(s)->sig.relay__arg) RELAY__N(T, n); \
+	enum { RELAY__N(none, n) = RELAY__SAME(RELAY__N(T, n), relay__none), \
+	       RELAY__N(ptr, n) = __builtin_classify_type(p) == RELAY__KIND_POINTER, \
+	       RELAY__N(ok, n) = _Generic((p), RELAY__N(T, n) *: 1, \
+					  const RELAY__N(T, n) *: 1, default: 0) }; \
+	RELAY__ASSERT(!RELAY__N(none, n), \
+		      "relay_emit: this signal carries no payload: relay_emit(obj, signal)"); \
+	RELAY__ASSERT(RELAY__N(none, n) || RELAY__N(ptr, n), \
+		      "relay_emit: pass the address of the payload: relay_emit(obj, signal, &value)"); \
+	RELAY__ASSERT(RELAY__N(none, n) || !RELAY__N(ptr, n) || RELAY__N(ok, n), \
+		      "relay_emit: the payload type does not match the signal"); \
+	(const void *)__builtin_choose_expr(RELAY__N(ok, n), (p), (const void *)0); }))
+
+#else /* neither GCC nor Clang: no checks */
+
+#define RELAY__OBJ(p) ((relay_object *)(p))
+#define RELAY__COBJ(p) ((const relay_object *)(p))
+#define RELAY__OUT(out, T, fn) (out)
+#define RELAY__NEW(out, cls, parent) \
+	relay_object_alloc(sizeof **(out), (cls), RELAY__OBJ(parent), (out))
+#define RELAY__SLOT_ARITY(s, sig, r, slot) (RELAY__ARGSIZE(s, sig) ? 2 : 1)
+#define RELAY__SLOT1(r, slot) ((relay_slot_fn)(slot))
+#define RELAY__NOARG(s, sig) ((size_t)0)
+#define RELAY__PAYLOAD(s, sig, p) ((const void *)(p))
+
+#endif
 
 #ifdef __cplusplus
 }

@@ -25,7 +25,7 @@ static struct relay__event *invoke_event(relay_object *context, enum relay__even
 	return ev;
 }
 
-int relay_invoke(relay_object *context, void (*fn)(void *data), void *data,
+int (relay_invoke)(relay_object *context, void (*fn)(void *data), void *data,
 		 void (*free_data)(void *data))
 {
 	if (!context || !fn)
@@ -48,7 +48,7 @@ int relay_invoke(relay_object *context, void (*fn)(void *data), void *data,
 	return rc;
 }
 
-int relay_invoke_blocking(relay_object *context, int (*fn)(void *data), void *data, int *result)
+int (relay_invoke_blocking)(relay_object *context, int (*fn)(void *data), void *data, int *result)
 {
 	char who[160];
 	if (!context || !fn)

@@ -294,7 +294,7 @@ static int check_move(relay_object *obj, struct relay__tdata *from, struct relay
 	return 0;
 }
 
-int relay_object_move_to_thread(relay_object *obj, relay_thread *thread)
+int (relay_object_move_to_thread)(relay_object *obj, relay_thread *thread)
 {
 	int rc = relay__obj_check(obj, "relay_object_move_to_thread");
 	if (rc < 0)

@@ -70,7 +70,7 @@ static unsigned flags_of(const relay_object *obj)
 
 /* ---- diagnostics helpers ---- */
 
-int relay_object_name(const relay_object *obj, char *buf, size_t size)
+int (relay_object_name)(const relay_object *obj, char *buf, size_t size)
 {
 	if (!obj || !buf || size == 0)
 		return -EINVAL;
@@ -170,7 +170,7 @@ static void unlink_child(relay_object *child)
 	child->relay__next_sibling = NULL;
 }
 
-int relay_object_init(relay_object *obj, const relay_class *cls, relay_object *parent)
+int (relay_object_init)(relay_object *obj, const relay_class *cls, relay_object *parent)
 {
 	if (!obj || !cls)
 		return -EINVAL;
@@ -206,12 +206,16 @@ int relay_object_init(relay_object *obj, const relay_class *cls, relay_object *p
 	return 0;
 }
 
-int relay_object_new(size_t size, const relay_class *cls, relay_object *parent, void *out)
+/* out is a T ** of the caller's type: written with memcpy, as the bytes
+ * of a pointer, so that no pointer type is accessed as another. */
+int relay_object_alloc(size_t size, const relay_class *cls, relay_object *parent, void *out)
 {
+	relay_object *obj = NULL;
+	if (out)
+		memcpy(out, &obj, sizeof obj);
 	if (!out || !cls || size < sizeof(relay_object))
 		return -EINVAL;
-	*(void **)out = NULL;
-	relay_object *obj = relay__calloc(size);
+	obj = relay__calloc(size);
 	if (!obj)
 		return -ENOMEM;
 	int rc = relay_object_init(obj, cls, parent);
@@ -220,13 +224,13 @@ int relay_object_new(size_t size, const relay_class *cls, relay_object *parent, 
 		return rc;
 	}
 	atomic_fetch_or(&obj->relay__flags, RELAY__OBJ_OWNED_MEMORY);
-	*(void **)out = obj;
+	memcpy(out, &obj, sizeof obj);
 	return 0;
 }
 
 /* ---- weak references: a counted reference on the anchor ---- */
 
-int relay_weak_set(relay_weak *w, relay_object *obj)
+int (relay_weak_set)(relay_weak *w, relay_object *obj)
 {
 	if (!w)
 		return -EINVAL;
@@ -346,7 +350,7 @@ static int check_no_running_thread(relay_object *obj)
 	return 0;
 }
 
-int relay_object_destroy(relay_object *obj)
+int (relay_object_destroy)(relay_object *obj)
 {
 	if (!obj || !obj->relay__class)
 		return -EINVAL;
@@ -397,7 +401,7 @@ static void mail_delete(struct relay__tdata *home, struct relay__anchor *a)
 		relay__loop_wake(home);
 }
 
-int relay_object_delete_later(relay_object *obj)
+int (relay_object_delete_later)(relay_object *obj)
 {
 	if (!obj || !obj->relay__class)
 		return -EINVAL;
@@ -463,7 +467,7 @@ void relay_slot_delete_later(relay_object *obj)
 
 /* ---- affinity ---- */
 
-relay_thread *relay_object_thread(const relay_object *obj)
+relay_thread *(relay_object_thread)(const relay_object *obj)
 {
 	if (!obj)
 		return NULL;
@@ -473,12 +477,12 @@ relay_thread *relay_object_thread(const relay_object *obj)
 	return h;
 }
 
-relay_object *relay_object_parent(const relay_object *obj)
+relay_object *(relay_object_parent)(const relay_object *obj)
 {
 	return obj ? obj->relay__parent : NULL;
 }
 
-int relay_object_set_parent(relay_object *obj, relay_object *parent)
+int (relay_object_set_parent)(relay_object *obj, relay_object *parent)
 {
 	int rc = relay__obj_check(obj, "relay_object_set_parent");
 	if (rc < 0)
@@ -504,7 +508,7 @@ int relay_object_set_parent(relay_object *obj, relay_object *parent)
 	return 0;
 }
 
-int relay_object_set_name(relay_object *obj, const char *name)
+int (relay_object_set_name)(relay_object *obj, const char *name)
 {
 	if (!name)
 		return -EINVAL;
@@ -523,7 +527,7 @@ int relay_object_set_name(relay_object *obj, const char *name)
 	return x ? 0 : -ENOMEM;
 }
 
-int relay_object_block_signals(relay_object *obj, bool block, bool *was)
+int (relay_object_block_signals)(relay_object *obj, bool block, bool *was)
 {
 	if (!obj)
 		return -EINVAL;

@@ -489,7 +489,7 @@ void relay__object_cut_connections(relay_object *obj)
 	cut_all(obj, false, false);  /* D7: its queued events still arrive */
 }
 
-int relay_disconnect_receiver(relay_object *obj)
+int (relay_disconnect_receiver)(relay_object *obj)
 {
 	if (!obj || !obj->relay__class)
 		return -EINVAL;

@@ -412,7 +412,7 @@ int relay__thread_check_destroy(relay_object *obj)
 	return 0;
 }
 
-int relay_thread_create(const char *name, relay_object *parent, relay_thread **out)
+int (relay_thread_create)(const char *name, relay_object *parent, relay_thread **out)
 {
 	if (!out)
 		return -EINVAL;
@@ -421,7 +421,7 @@ int relay_thread_create(const char *name, relay_object *parent, relay_thread **o
 	if (!t)
 		return -ENOMEM;
 	relay_thread *h;
-	int rc = relay_object_new(sizeof *h, &relay__thread_class, parent, &h);
+	int rc = relay_object_new(&h, &relay__thread_class, parent);
 	if (rc < 0) {
 		relay__tdata_unref(t);
 		return rc;

@@ -173,7 +173,7 @@ static void timer_finalize(relay_object *obj)
 
 static const relay_class timer_class = { "relay_timer", timer_finalize, 0 };
 
-int relay_timer_create(relay_object *parent, relay_timer **out)
+int (relay_timer_create)(relay_object *parent, relay_timer **out)
 {
 	if (!out)
 		return -EINVAL;
@@ -182,7 +182,7 @@ int relay_timer_create(relay_object *parent, relay_timer **out)
 	if (!td)
 		return -ENOMEM;
 	relay_timer *t;
-	int rc = relay_object_new(sizeof *t, &timer_class, parent, &t);
+	int rc = relay_object_new(&t, &timer_class, parent);
 	if (rc < 0) {
 		relay__free(td);
 		return rc;

@@ -236,7 +236,7 @@ static inline void on_ping(obj *self)
 static inline obj *new_obj(relay_object *parent, int id)
 {
 	obj *o = NULL;
-	assert_int_equal(relay_object_new(sizeof(obj), &obj_class, parent, &o), 0);
+	assert_int_equal(relay_object_new(&o, &obj_class, parent), 0);
 	assert_non_null(o);
 	o->id = id;
 	return o;

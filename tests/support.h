@@ -233,7 +233,7 @@ static inline const relay_class *support_app_class(void)
 static inline support_app *support_app_new(void)
 {
 	support_app *a = NULL;
-	assert_int_equal(relay_object_new(sizeof(*a), support_app_class(), NULL, &a), 0);
+	assert_int_equal(relay_object_new(&a, support_app_class(), NULL), 0);
 	assert_non_null(a);
 	return a;
 }

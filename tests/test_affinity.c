@@ -327,12 +327,12 @@ static void test_O1_stale_events_for_detached_receiver_destroyed_elsewhere(void 
 	assert_int_equal(pthread_create(&c, NULL, destroyer_main, &d), 0);
 
 	stale *s = NULL;
-	assert_int_equal(relay_object_new(sizeof *s, &stale_class, NULL, &s), 0);
+	assert_int_equal(relay_object_new(&s, &stale_class, NULL), 0);
 	race_budget b;
 	race_budget_init(&b, 1000, 2000);
 	while (race_budget_next(&b)) {
 		stale *v = NULL;
-		assert_int_equal(relay_object_new(sizeof *v, &stale_class, NULL, &v), 0);
+		assert_int_equal(relay_object_new(&v, &stale_class, NULL), 0);
 		assert_int_equal(relay_connect(s, detach, v, stale_on_detach), 0);
 		relay_connection small_id = 0;
 		assert_int_equal(relay_connect_ex(s, small, v, stale_on_small, RELAY_AUTO, 0u, &small_id), 0);
@@ -530,8 +530,8 @@ static void run_hook_case(int mode, bool wide_payload)
 	atomic_store(&g_hook_frees, 0);
 	relay_thread *b = start_thread("d3-hook");
 	hooked *s = NULL, *r = NULL;
-	assert_int_equal(relay_object_new(sizeof *s, &hooked_class, NULL, &s), 0);
-	assert_int_equal(relay_object_new(sizeof *r, &hooked_class, NULL, &r), 0);
+	assert_int_equal(relay_object_new(&s, &hooked_class, NULL), 0);
+	assert_int_equal(relay_object_new(&r, &hooked_class, NULL), 0);
 	assert_int_equal(relay_object_move_to_thread(&r->base, b), 0);
 	g_hook_sender = s;
 	g_hook_receiver = r;
@@ -671,7 +671,7 @@ static void *al_consume(void *p)
 {
 	al_consumer *c = p;
 	aligned_rx *r = NULL;
-	HCHECK(relay_object_new(sizeof *r, &aligned_class, NULL, &r) == 0);
+	HCHECK(relay_object_new(&r, &aligned_class, NULL) == 0);
 	atomic_store(&c->r, r);
 	while (!atomic_load(&c->quit))
 		al_pump(atomic_load(&g_al_got));
@@ -704,13 +704,13 @@ static void test_D3_overaligned_payload_delivered_aligned(void **state)
 	atomic_store(&g_al_got, 0);
 	atomic_store(&g_al_misaligned, 0);
 	atomic_store(&g_al_bad, 0);
-	al_consumer c = { 0 };
+	al_consumer c = { .r = NULL };
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, al_consume, &c), 0);
 	WAIT_UNTIL(atomic_load(&c.r) != NULL);
 	aligned_rx *r = atomic_load(&c.r);
 	aligned_rx *s = NULL;
-	assert_int_equal(relay_object_new(sizeof *s, &aligned_class, NULL, &s), 0);
+	assert_int_equal(relay_object_new(&s, &aligned_class, NULL), 0);
 	assert_int_equal(relay_connect(s, w, r, al_on_w), 0);
 	assert_int_equal(relay_connect(s, wb, r, al_on_wb), 0);
 	assert_int_equal(relay_connect(s, p, r, al_on_p), 0);
@@ -978,8 +978,8 @@ static void test_D4_order_across_moves_with_mixed_payload_sizes(void **state)
 	relay_thread *a = start_thread("d4-mix-a");
 	relay_thread *b = start_thread("d4-mix-b");
 	mixer *src = NULL, *m = NULL;
-	assert_int_equal(relay_object_new(sizeof *src, &mixer_class, NULL, &src), 0);
-	assert_int_equal(relay_object_new(sizeof *m, &mixer_class, NULL, &m), 0);
+	assert_int_equal(relay_object_new(&src, &mixer_class, NULL), 0);
+	assert_int_equal(relay_object_new(&m, &mixer_class, NULL), 0);
 	m->a = a;
 	m->b = b;
 	assert_int_equal(relay_connect(src, small, m, mixer_on_small), 0);
@@ -1102,8 +1102,8 @@ static void test_D4_first_post_of_new_thread_keeps_order_across_move(void **stat
 	assert_int_equal(run_in(sa, race_pin_job, (void *)(intptr_t)0), 0);
 	assert_int_equal(run_in(sb, race_pin_job, (void *)(intptr_t)0), 0);
 	hopper *src = NULL, *h = NULL;
-	assert_int_equal(relay_object_new(sizeof *src, &hopper_class, NULL, &src), 0);
-	assert_int_equal(relay_object_new(sizeof *h, &hopper_class, NULL, &h), 0);
+	assert_int_equal(relay_object_new(&src, &hopper_class, NULL), 0);
+	assert_int_equal(relay_object_new(&h, &hopper_class, NULL), 0);
 	for (int i = 0; i < HOP_MAXP; i++)
 		atomic_init(&h->last[i], -1);
 	h->a = a;

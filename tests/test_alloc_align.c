@@ -95,8 +95,8 @@ static void test_queued_work_with_allocator_aligned_to_16(void **state)
 	(void)state;
 	relay_thread *t = start_thread("align16");
 	node *s = NULL, *r = NULL;
-	assert_int_equal(relay_object_new(sizeof *s, &node_class, NULL, &s), 0);
-	assert_int_equal(relay_object_new(sizeof *r, &node_class, NULL, &r), 0);
+	assert_int_equal(relay_object_new(&s, &node_class, NULL), 0);
+	assert_int_equal(relay_object_new(&r, &node_class, NULL), 0);
 	assert_int_equal(relay_object_move_to_thread(&r->base, t), 0);
 	assert_int_equal(relay_connect(s, small, r, node_on_small), 0);
 	assert_int_equal(relay_connect(s, big, r, node_on_big), 0);
@@ -116,7 +116,7 @@ static void test_queued_work_with_allocator_aligned_to_16(void **state)
 	/* A timer that follows its object to the worker. */
 	node *o = NULL;
 	relay_timer *tm = NULL;
-	assert_int_equal(relay_object_new(sizeof *o, &node_class, NULL, &o), 0);
+	assert_int_equal(relay_object_new(&o, &node_class, NULL), 0);
 	assert_int_equal(relay_timer_create(&o->base, &tm), 0);
 	assert_int_equal(relay_connect(tm, timeout, o, tick), 0);
 	assert_int_equal(relay_timer_start(tm, 1), 0);

@@ -612,7 +612,7 @@ typedef struct common {
 static node *node_new(common *c, int idx, relay_object *parent, tally *in)
 {
 	node *n = NULL;
-	if (RC(relay_object_new(sizeof(node), &node_class, parent, &n)) != 0) {
+	if (RC(relay_object_new(&n, &node_class, parent)) != 0) {
 		CHECK(n == NULL, "relay_object_new failed but set *out");
 		return NULL;
 	}

@@ -304,7 +304,7 @@ static void *foreign_adopt(void *p)
 {
 	(void)p;
 	obj *o = NULL;
-	if (relay_object_new(sizeof(obj), &obj_class, NULL, &o) != 0)
+	if (relay_object_new(&o, &obj_class, NULL) != 0)
 		return (void *)1;
 	relay_loop_run_once(0);
 	relay_object_destroy(&o->base);
@@ -470,7 +470,7 @@ static int run_object_new(void *p)
 {
 	ctx *x = p;
 	x->o = NULL;
-	int rc = relay_object_new(sizeof(obj), &obj_class, &x->parent->base, &x->o);
+	int rc = relay_object_new(&x->o, &obj_class, &x->parent->base);
 	if (rc == 0 && x->o == NULL)
 		return -12345;
 	if (rc != 0 && x->o != NULL)
@@ -720,7 +720,7 @@ static void *foreign_starved(void *p)
 	starved *s = p;
 	s->cur = relay_thread_current();
 	s->o = (obj *)(void *)0x1;
-	s->rc = relay_object_new(sizeof(obj), &obj_class, NULL, &s->o);
+	s->rc = relay_object_new(&s->o, &obj_class, NULL);
 	return NULL;
 }
 

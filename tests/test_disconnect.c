@@ -90,7 +90,7 @@ static void *emit_loop(void *p)
 	emitter *e = p;
 	race_pin(e->cpu, NULL);
 	obj *r = NULL;
-	HCHECK(relay_object_new(sizeof(obj), &obj_class, NULL, &r) == 0);
+	HCHECK(relay_object_new(&r, &obj_class, NULL) == 0);
 	atomic_store(&e->local, r);
 	while (!atomic_load(&e->quit)) {
 		relay_emit(e->s, ping);

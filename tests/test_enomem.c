@@ -161,7 +161,7 @@ static const relay_class rx_class = { "rx", rx_finalize, 0 };
 static rx *new_rx(void)
 {
 	rx *r = NULL;
-	assert_int_equal(relay_object_new(sizeof *r, &rx_class, NULL, &r), 0);
+	assert_int_equal(relay_object_new(&r, &rx_class, NULL), 0);
 	return r;
 }
 
@@ -439,8 +439,8 @@ static void test_O1_move_enomem_keeps_pending_events(void **state)
 		relay_thread *t = start_thread("o1-move-ev");
 		obj *sync = worker_obj(t, 1);
 		pend *s = NULL, *o = NULL;
-		assert_int_equal(relay_object_new(sizeof *s, &pend_class, NULL, &s), 0);
-		assert_int_equal(relay_object_new(sizeof *o, &pend_class, NULL, &o), 0);
+		assert_int_equal(relay_object_new(&s, &pend_class, NULL), 0);
+		assert_int_equal(relay_object_new(&o, &pend_class, NULL), 0);
 		assert_int_equal(relay_connect_ex(s, v, o, pend_on_v, RELAY_QUEUED, 0u, NULL), 0);
 		for (int i = 0; i < PENDING; i++)
 			assert_int_equal(relay_emit(s, v, &i), 0);   /* pending here */

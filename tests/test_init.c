@@ -79,7 +79,7 @@ static int first_call_with_failing_allocations(long n)
 	if (relay_main_run(100) != 3)
 		return 7;
 	obj *o = NULL;
-	if (relay_object_new(sizeof(obj), &obj_class, NULL, &o) != 0)
+	if (relay_object_new(&o, &obj_class, NULL) != 0)
 		return 8;
 	if (relay_object_thread(&o->base) != relay_thread_main())
 		return 9;

@@ -29,7 +29,7 @@ static const relay_class obj_class = { "obj", obj_finalize, 0 };
 static obj *obj_new(atomic_long *finalized)
 {
 	obj *o = NULL;
-	assert_int_equal(relay_object_new(sizeof(*o), &obj_class, NULL, &o), 0);
+	assert_int_equal(relay_object_new(&o, &obj_class, NULL), 0);
 	o->finalized = finalized;
 	return o;
 }
@@ -351,7 +351,7 @@ static void test_D4_queued_then_blocking_in_order(void **state)
 	atomic_store(&g_q_calls, 0);
 	relay_thread *w = support_thread_start("inv-qb");
 	sndpair *s = NULL;
-	assert_int_equal(relay_object_new(sizeof(*s), &sp_class, NULL, &s), 0);
+	assert_int_equal(relay_object_new(&s, &sp_class, NULL), 0);
 	obj *r = obj_in(w, NULL);
 	assert_int_equal(relay_connect(s, q, r, on_sig_queued_count), 0);
 	assert_int_equal(relay_connect_ex(s, b, r, on_sig_blocking_sees, RELAY_BLOCKING, 0u, NULL), 0);

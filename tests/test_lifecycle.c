@@ -112,7 +112,7 @@ static const relay_class bsrc_class = { "bsrc", NULL, 0 };
 static bsrc *new_bsrc(void)
 {
 	bsrc *s = NULL;
-	assert_int_equal(relay_object_new(sizeof *s, &bsrc_class, NULL, &s), 0);
+	assert_int_equal(relay_object_new(&s, &bsrc_class, NULL), 0);
 	assert_int_equal(relay_signal_set_ops(s, data, &blob_ops), 0);
 	return s;
 }
@@ -460,10 +460,10 @@ static void *post_to_short_lived_threads(void *p)
 			break;
 		WCHECK(relay_thread_start(t) == 0);
 		obj *w = NULL;
-		WCHECK(relay_object_new(sizeof(obj), &obj_class, NULL, &w) == 0);
+		WCHECK(relay_object_new(&w, &obj_class, NULL) == 0);
 		WCHECK(relay_object_move_to_thread(&w->base, t) == 0);
 		obj *s = NULL;
-		WCHECK(relay_object_new(sizeof(obj), &obj_class, NULL, &s) == 0);
+		WCHECK(relay_object_new(&s, &obj_class, NULL) == 0);
 		WCHECK(relay_connect(s, ping, w, on_ping) == 0);
 		WCHECK(relay_emit(s, ping) == 0);                          /* queued emit */
 		WCHECK(relay_invoke(&w->base, count_ran, j, NULL) == 0);   /* invoke */
@@ -927,7 +927,7 @@ static void test_T4_delete_later_committed_after_gone_drain_still_destroys(void 
 	relay_object *spacers[8] = { 0 };
 	int arranged = 0, attempt = 0;
 	for (; attempt < 8 && !arranged; attempt++) {
-		assert_int_equal(relay_object_new(sizeof(obj), &spacer_class, NULL, &spacers[attempt]),
+		assert_int_equal(relay_object_new(&spacers[attempt], &spacer_class, NULL),
 				 0);
 		atomic_store(&g_paused, 0);
 		atomic_store(&g_resume, 0);

@@ -313,7 +313,7 @@ static void run_self_flood(int ms, long total, int inflight)
 {
 	drain();
 	flood *f = NULL;
-	assert_int_equal(relay_object_new(sizeof *f, &flood_class, NULL, &f), 0);
+	assert_int_equal(relay_object_new(&f, &flood_class, NULL), 0);
 	f->total = total;
 	f->at_first_tick = -1;
 	assert_int_equal(relay_connect_ex(f, next, f, flood_on_next, RELAY_QUEUED, 0u, NULL), 0);
@@ -394,7 +394,7 @@ static void test_D4_cross_thread_flood_does_not_starve_timer(void **state)
 	(void)state;
 	drain();
 	xflood *f = NULL;
-	assert_int_equal(relay_object_new(sizeof *f, &xflood_class, NULL, &f), 0);
+	assert_int_equal(relay_object_new(&f, &xflood_class, NULL), 0);
 	atomic_store(&f->at_first_tick, -1);
 	f->cap = 2000000;
 	assert_int_equal(relay_connect(f, next, f, xflood_on_next), 0);   /* AUTO: queued */

@@ -60,7 +60,7 @@ static int job_create_obj(void *p)
 {
 	job *j = p;
 	j->cur = relay_thread_current();
-	j->rc = relay_object_new(sizeof(obj), &obj_class, NULL, &j->created);
+	j->rc = relay_object_new(&j->created, &obj_class, NULL);
 	return 0;
 }
 
@@ -156,7 +156,7 @@ static void test_O1_move_refused_main_thread_only(void **state)
 	(void)state;
 	relay_thread *t = start_thread("o1-mainonly");
 	obj *m = NULL;
-	assert_int_equal(relay_object_new(sizeof(obj), &mainonly_class, NULL, &m), 0);
+	assert_int_equal(relay_object_new(&m, &mainonly_class, NULL), 0);
 	assert_int_equal(relay_object_set_name(&m->base, "gui-thing"), 0);
 	assert_ptr_equal(relay_object_thread(&m->base), relay_thread_main());
 
@@ -181,14 +181,14 @@ static int job_init_mainonly(void *p)
 {
 	job *j = p;
 	obj *m = (obj *)(void *)0x1;
-	j->rc = relay_object_new(sizeof(obj), &mainonly_class, NULL, &m);
+	j->rc = relay_object_new(&m, &mainonly_class, NULL);
 	j->created = (m == (obj *)(void *)0x1) ? NULL : (relay_object *)m;
 	obj *stack = calloc(1, sizeof *stack);
 	j->rc2 = relay_object_init(&stack->base, &mainonly_class, NULL);
 	free(stack);
 	/* A normal class is fine in the same thread. */
 	obj *n = NULL;
-	j->rc3 = relay_object_new(sizeof(obj), &obj_class, NULL, &n);
+	j->rc3 = relay_object_new(&n, &obj_class, NULL);
 	if (j->rc3 == 0)
 		relay_object_destroy(&n->base);
 	return 0;
@@ -231,7 +231,7 @@ static void test_O1_main_thread_only_init_outside_main_refused(void **state)
 
 	/* In the main thread the class is fine. */
 	obj *m = NULL;
-	assert_int_equal(relay_object_new(sizeof(obj), &mainonly_class, NULL, &m), 0);
+	assert_int_equal(relay_object_new(&m, &mainonly_class, NULL), 0);
 	assert_int_equal(relay_object_destroy(&m->base), 0);
 
 	assert_int_equal(relay_object_delete_later(&w->base), 0);
@@ -567,7 +567,7 @@ static void move_ping_pong(int every, int N)
 	relay_thread *a = start_thread("o1-ping");
 	relay_thread *b = start_thread("o1-pong");
 	mover *m = NULL;
-	assert_int_equal(relay_object_new(sizeof *m, &mover_class, NULL, &m), 0);
+	assert_int_equal(relay_object_new(&m, &mover_class, NULL), 0);
 	m->a = a;
 	m->b = b;
 	m->every = every;
@@ -614,7 +614,7 @@ static void test_O2_parent_in_other_thread_refused(void **state)
 	assert_int_equal(relay_object_set_name(&wp->base, "far-parent"), 0);
 
 	obj *c = (obj *)(void *)0x1;
-	assert_int_equal(relay_object_new(sizeof(obj), &obj_class, &wp->base, &c),
+	assert_int_equal(relay_object_new(&c, &obj_class, &wp->base),
 			 RELAY_EPARENTTHREAD);
 	assert_true(c == NULL || c == (obj *)(void *)0x1);
 	assert_int_equal(diag_count(), 1);
@@ -806,7 +806,7 @@ static void test_O3_each_misuse_one_diag_naming_object(void **state)
 	obj *c = new_obj(&p->base, 3);
 	assert_int_equal(relay_object_set_name(&c->base, "victim-child"), 0);
 	obj *m = NULL;
-	assert_int_equal(relay_object_new(sizeof(obj), &mainonly_class, NULL, &m), 0);
+	assert_int_equal(relay_object_new(&m, &mainonly_class, NULL), 0);
 	assert_int_equal(relay_object_set_name(&m->base, "victim-gui"), 0);
 
 	unsigned long before = relay_diag_count();
@@ -854,9 +854,9 @@ static void test_O3_each_misuse_one_diag_naming_object(void **state)
 static int fatal_child(void)
 {
 	obj *p = NULL, *c = NULL;
-	if (relay_object_new(sizeof(obj), &obj_class, NULL, &p) != 0)
+	if (relay_object_new(&p, &obj_class, NULL) != 0)
 		return 3;
-	if (relay_object_new(sizeof(obj), &obj_class, &p->base, &c) != 0)
+	if (relay_object_new(&c, &obj_class, &p->base) != 0)
 		return 4;
 	relay_object_set_name(&c->base, "fatal-victim");
 	int rc = relay_object_move_to_thread(&c->base, NULL);
@@ -1141,10 +1141,10 @@ static void test_null_args_einval(void **state)
 	obj *z = calloc(1, sizeof *z);
 	assert_int_equal(relay_object_init(&z->base, NULL, NULL), -EINVAL);
 	free(z);
-	assert_int_equal(relay_object_new(sizeof(obj), &obj_class, NULL, NULL), -EINVAL);
-	assert_int_equal(relay_object_new(sizeof(obj), NULL, NULL, &out), -EINVAL);
+	assert_int_equal(relay_object_alloc(sizeof(obj), &obj_class, NULL, NULL), -EINVAL);
+	assert_int_equal(relay_object_new(&out, NULL, NULL), -EINVAL);
 	assert_null(out);
-	assert_int_equal(relay_object_new(sizeof(relay_object) - 1, &obj_class, NULL, &out),
+	assert_int_equal(relay_object_alloc(sizeof(relay_object) - 1, &obj_class, NULL, &out),
 			 -EINVAL);
 	assert_null(out);
 	assert_int_equal(relay_object_destroy(NULL), -EINVAL);

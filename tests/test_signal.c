@@ -108,7 +108,7 @@ static const relay_class recv_class = { "recv", recv_finalize, 0 };
 static recv *recv_new(tally *t, int id)
 {
 	recv *r = NULL;
-	assert_int_equal(relay_object_new(sizeof(*r), &recv_class, NULL, &r), 0);
+	assert_int_equal(relay_object_new(&r, &recv_class, NULL), 0);
 	assert_non_null(r);
 	r->t = t;
 	r->id = id;
@@ -227,7 +227,7 @@ static void gate_on_hold(gate *g)
 static gate *gate_new(relay_thread *t)
 {
 	gate *g = NULL;
-	assert_int_equal(relay_object_new(sizeof(*g), &gate_class, NULL, &g), 0);
+	assert_int_equal(relay_object_new(&g, &gate_class, NULL), 0);
 	assert_int_equal(relay_connect(g, hold, g, gate_on_hold), 0);
 	assert_int_equal(relay_object_move_to_thread(&g->base, t), 0);
 	return g;
@@ -488,7 +488,7 @@ static void test_D1_auto_follows_child_moved_with_parent(void **state)
 	recv *s = recv_new(&t, 0);
 	recv *parent = recv_new(&t, 1);
 	recv *child = NULL;
-	assert_int_equal(relay_object_new(sizeof(*child), &recv_class, &parent->base, &child), 0);
+	assert_int_equal(relay_object_new(&child, &recv_class, &parent->base), 0);
 	child->t = &t;
 	assert_int_equal(relay_connect(s, sig, child, on_sig), 0);
 	int v = 1;

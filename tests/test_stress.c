@@ -279,7 +279,7 @@ static rcv *make_receiver(manager *m, int tidx)
 	if (!life)
 		return NULL;
 	rcv *r = NULL;
-	if (relay_object_new(sizeof(*r), &rcv_class, NULL, &r) != 0) {
+	if (relay_object_new(&r, &rcv_class, NULL) != 0) {
 		atomic_fetch_add(&g.errors, 1);
 		return NULL;
 	}
@@ -440,12 +440,12 @@ static void test_D6_D7_stress_connect_cut_destroy(void **state)
 		char name[32];
 		snprintf(name, sizeof name, "stress-%d", i);
 		threads[i] = support_thread_start(name);
-		assert_int_equal(relay_object_new(sizeof(rcv), &anchor_class, NULL, &anchors[i]), 0);
+		assert_int_equal(relay_object_new(&anchors[i], &anchor_class, NULL), 0);
 		assert_int_equal(relay_object_move_to_thread(&anchors[i]->base, threads[i]), 0);
 	}
 	snd *senders[MAX_SENDERS];
 	for (int i = 0; i < MAX_SENDERS; i++) {
-		assert_int_equal(relay_object_new(sizeof(snd), &snd_class, NULL, &senders[i]), 0);
+		assert_int_equal(relay_object_new(&senders[i], &snd_class, NULL), 0);
 		assert_int_equal(relay_signal_set_ops(senders[i], data, &spay_ops), 0);
 	}
 
@@ -616,7 +616,7 @@ static void test_D6_stress_direct_disconnect_generations(void **state)
 	atomic_store(&g_gen_stop, 0);
 
 	gsnd *s = NULL;
-	assert_int_equal(relay_object_new(sizeof(*s), &gsnd_class, NULL, &s), 0);
+	assert_int_equal(relay_object_new(&s, &gsnd_class, NULL), 0);
 	gemitter em[MAX_PRODUCERS];
 	pthread_t th[MAX_PRODUCERS];
 	for (int i = 0; i < ne; i++) {
@@ -741,10 +741,10 @@ static void test_D4_stress_short_lived_emitters(void **state)
 	atomic_store(&g_churn_frees, 0);
 	relay_thread *w = support_thread_start("churn");
 	rcv *ctx = NULL;
-	assert_int_equal(relay_object_new(sizeof(*ctx), &anchor_class, NULL, &ctx), 0);
+	assert_int_equal(relay_object_new(&ctx, &anchor_class, NULL), 0);
 	assert_int_equal(relay_object_move_to_thread(&ctx->base, w), 0);
 	csnd *s = NULL;
-	assert_int_equal(relay_object_new(sizeof(*s), &csnd_class, NULL, &s), 0);
+	assert_int_equal(relay_object_new(&s, &csnd_class, NULL), 0);
 	assert_int_equal(relay_signal_set_ops(s, data, &cpay_ops), 0);
 	assert_int_equal(relay_connect_func_ex(s, data, &ctx->base, churn_fn, NULL, RELAY_AUTO, 0u, NULL), 0);
 
@@ -816,8 +816,8 @@ static void test_D4_stress_ping_pong_wakeups(void **state)
 	relay_thread *a = support_thread_start("pp-a");
 	relay_thread *b = support_thread_start("pp-b");
 	player *pa = NULL, *pb = NULL;
-	assert_int_equal(relay_object_new(sizeof(player), &player_class, NULL, &pa), 0);
-	assert_int_equal(relay_object_new(sizeof(player), &player_class, NULL, &pb), 0);
+	assert_int_equal(relay_object_new(&pa, &player_class, NULL), 0);
+	assert_int_equal(relay_object_new(&pb, &player_class, NULL), 0);
 	int64_t deadline = support_now_ms() + p_ms();
 	player *ps[2] = { pa, pb };
 	for (int i = 0; i < 2; i++) {
@@ -929,7 +929,7 @@ static void test_D1_stress_concurrent_blocking_invokes(void **state)
 	bctx *ctx[W];
 	for (int i = 0; i < W; i++) {
 		w[i] = support_thread_start(i ? "blk-1" : "blk-0");
-		assert_int_equal(relay_object_new(sizeof(bctx), &bctx_class, NULL, &ctx[i]), 0);
+		assert_int_equal(relay_object_new(&ctx[i], &bctx_class, NULL), 0);
 		ctx[i]->home = w[i];
 		assert_int_equal(relay_object_move_to_thread(&ctx[i]->base, w[i]), 0);
 	}

@@ -524,7 +524,7 @@ static void *foreign_adopted(void *p)
 	f->main_seen = relay_thread_main();
 	f->is_main = relay_is_main_thread();
 	obj *o = NULL;
-	f->rc = relay_object_new(sizeof(obj), &obj_class, NULL, &o);
+	f->rc = relay_object_new(&o, &obj_class, NULL);
 	if (f->rc != 0) {
 		atomic_store(&f->ready, 1);
 		return NULL;
@@ -552,7 +552,7 @@ static void test_T3_foreign_pthread_adopted(void **state)
 {
 	(void)state;
 	obj *src = new_obj(NULL, 1);
-	foreign f = { 0 };
+	foreign f = { .o = NULL };
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, foreign_adopted, &f), 0);
 	WAIT_UNTIL(atomic_load(&f.ready) == 1);
@@ -631,7 +631,7 @@ static void *foreign_owner(void *p)
 	foreign *f = p;
 	f->self = pthread_self();
 	obj *o = NULL;
-	f->rc = relay_object_new(sizeof(obj), &obj_class, NULL, &o);
+	f->rc = relay_object_new(&o, &obj_class, NULL);
 	if (f->rc != 0) {
 		atomic_store(&f->ready, 1);
 		return NULL;
@@ -651,7 +651,7 @@ static void *foreign_owner(void *p)
 static void test_T4_delete_later_loop_stopped_runs_at_thread_finish(void **state)
 {
 	(void)state;
-	foreign f = { 0 };
+	foreign f = { .o = NULL };
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, foreign_owner, &f), 0);
 	WAIT_UNTIL(atomic_load(&f.ready) == 1);

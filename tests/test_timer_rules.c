@@ -79,7 +79,7 @@ static void nester_on_other(nester *self)
 static nester *new_nester(enum pump_kind k, int interval_ms)
 {
 	nester *n = NULL;
-	assert_int_equal(relay_object_new(sizeof *n, &nester_class, NULL, &n), 0);
+	assert_int_equal(relay_object_new(&n, &nester_class, NULL), 0);
 	n->pump = k;
 	n->pumping_calls = 5;
 	assert_int_equal(relay_timer_create(&n->base, &n->timer), 0);
@@ -131,7 +131,7 @@ static void start_nester_in_thread(void *p)
 {
 	nester **out = p;
 	nester *n = NULL;
-	HCHECK(relay_object_new(sizeof *n, &nester_class, NULL, &n) == 0);
+	HCHECK(relay_object_new(&n, &nester_class, NULL) == 0);
 	if (!n)
 		return;
 	n->pump = PUMP_PROCESS_EVENTS;

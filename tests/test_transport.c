@@ -121,7 +121,7 @@ static void connect_all(sender *s, receiver *r)
 static receiver *receiver_in(relay_thread *t)
 {
 	receiver *r = NULL;
-	assert_int_equal(relay_object_new(sizeof *r, &receiver_class, NULL, &r), 0);
+	assert_int_equal(relay_object_new(&r, &receiver_class, NULL), 0);
 	r->home = t;
 	assert_int_equal(relay_object_move_to_thread(&r->base, t), 0);
 	return r;
@@ -165,7 +165,7 @@ static void test_D4_transport_stress_producers_x_loops(void **state)
 	pthread_t th[MAX_PRODUCERS];
 	for (int p = 0; p < np; p++) {
 		prod[p] = (producer){ .id = p, .n = n };
-		assert_int_equal(relay_object_new(sizeof *prod[p].s, &sender_class, NULL, &prod[p].s),
+		assert_int_equal(relay_object_new(&prod[p].s, &sender_class, NULL),
 				 0);
 		for (int i = 0; i < nl; i++)
 			connect_all(prod[p].s, recv[i]);
@@ -201,6 +201,48 @@ static void test_D4_transport_stress_producers_x_loops(void **state)
 	}
 }
 
+/* ---- D4: the spare chunk changes hands while both ends run ---- */
+
+/* A producer that keeps posting while its consumer drains a backlog
+ * crosses chunk boundaries exactly when the consumer retires drained
+ * chunks into the ring's spare slot (freeing the one they replace): the
+ * producer must not read a spare it has not taken (TSan saw it read the
+ * size of a chunk the consumer was freeing). Bursts of large records grow
+ * the chunks, small ones follow, pauses let the consumer catch up. */
+static void test_D4_spare_chunk_handover_while_draining(void **state)
+{
+	(void)state;
+	int rounds = (int)support_param("SPARE_ROUNDS", 40);
+	relay_thread *t = support_thread_start("spare-sink");
+	receiver *r = receiver_in(t);
+	sender *s = NULL;
+	assert_int_equal(relay_object_new(&s, &sender_class, NULL), 0);
+	connect_all(s, r);
+	unsigned rnd = 12345;
+	int seq = 0;
+	for (int i = 0; i < rounds; i++) {
+		int burst = 500 + (int)(rnd % 3000);
+		for (int k = 0; k < burst; k++, seq++) {
+			if (i & 1) {
+				p200 v;
+				FILL(v, 0, seq, 24);
+				assert_int_equal(relay_emit(s, s200, &v), 0);
+			} else {
+				assert_int_equal(emit_random(s, 0, seq, &rnd), 0);
+			}
+		}
+		if (i % 4 == 3)
+			assert_true(support_wait_count(&r->got, seq, SUPPORT_TIMEOUT_MS));
+	}
+	assert_true(support_wait_count(&r->got, seq, SUPPORT_TIMEOUT_MS));
+	assert_int_equal(atomic_load(&r->out_of_order), 0);
+	assert_int_equal(atomic_load(&r->bad_payload), 0);
+	assert_int_equal(relay_thread_stop(t, SUPPORT_TIMEOUT_MS), 0);
+	assert_int_equal(relay_object_destroy(s), 0);
+	assert_int_equal(relay_object_delete_later(r), 0);
+	assert_int_equal(relay_thread_destroy(t), 0);
+}
+
 /* ---- F: allocations ---- */
 
 /* Emits `batch` queued events and waits for their delivery. */
@@ -230,7 +272,7 @@ static void test_F_zero_allocations_per_queued_emit_steady_state(void **state)
 	relay_thread *t = support_thread_start("alloc-sink");
 	receiver *r = receiver_in(t);
 	sender *s = NULL;
-	assert_int_equal(relay_object_new(sizeof *s, &sender_class, NULL, &s), 0);
+	assert_int_equal(relay_object_new(&s, &sender_class, NULL), 0);
 	assert_int_equal(relay_connect(s, s8, r, on8), 0);
 	assert_int_equal(relay_connect(s, s64, r, on64), 0);
 	int seq = 0;
@@ -271,8 +313,8 @@ static void test_F_zero_allocations_direct_and_unconnected(void **state)
 {
 	(void)state;
 	local *a = NULL, *b = NULL;
-	assert_int_equal(relay_object_new(sizeof *a, &local_class, NULL, &a), 0);
-	assert_int_equal(relay_object_new(sizeof *b, &local_class, NULL, &b), 0);
+	assert_int_equal(relay_object_new(&a, &local_class, NULL), 0);
+	assert_int_equal(relay_object_new(&b, &local_class, NULL), 0);
 	p8 v = { 0, 1 };
 	assert_int_equal(relay_emit(a, v, &v), 0);     /* unconnected */
 	assert_int_equal(relay_connect(b, v, a, local_add), 0);
@@ -309,6 +351,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_F_zero_allocations_direct_and_unconnected),
 		cmocka_unit_test(test_F_zero_allocations_per_queued_emit_steady_state),
 		cmocka_unit_test(test_D4_transport_stress_producers_x_loops),
+		cmocka_unit_test(test_D4_spare_chunk_handover_while_draining),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,28 +1,47 @@
-# cmake -DCC=<compiler> -DINCLUDE=<dir> -DSRC=<file.c>
-#       (-DGOOD=1 | -DEXPECT=<message>) -P check.cmake
+# cmake -DCC=<compiler> -DFAMILY=<gcc|clang> -DINCLUDE=<dir> -DSRC=<file.c> -P check.cmake
 #
-# GOOD: SRC compiled with -DRELAY_GOOD must compile cleanly (warnings are
-# errors). Otherwise SRC must fail to compile and the compiler's output
-# must contain EXPECT, so that a failure for another reason does not pass.
-set(flags -std=c11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only "-I${INCLUDE}")
-if(GOOD)
-	list(APPEND flags -DRELAY_GOOD)
+# SRC names, in lines "expect <family>: <message>", the message the
+# compiler of that family must give for its mistake. For each of
+# -std=c11 and -std=c2x (both with -Wall -Wextra -Wpedantic -Werror):
+#   - SRC with -DRELAY_GOOD (the mistake fixed) must compile cleanly;
+#   - SRC as it is must fail with exactly one error, whose text contains
+#     the message, so that neither an unrelated mistake nor a cascade of
+#     errors passes.
+# A message of "(compiles)" means SRC has no failing variant.
+file(STRINGS "${SRC}" expect_lines REGEX "expect ${FAMILY}: ")
+if(NOT expect_lines)
+	message(FATAL_ERROR "${SRC} names no message for ${FAMILY} (expect ${FAMILY}: ...)")
 endif()
-execute_process(COMMAND "${CC}" ${flags} "${SRC}"
-	RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+list(GET expect_lines 0 expect)
+string(REGEX REPLACE ".*expect ${FAMILY}: " "" expect "${expect}")
 
-if(GOOD)
+# Plain quotes in GCC's messages, whatever the locale.
+set(ENV{LC_ALL} C)
+
+foreach(std c11 c2x)
+	set(flags -std=${std} -Wall -Wextra -Wpedantic -Werror -fsyntax-only "-I${INCLUDE}")
+	execute_process(COMMAND "${CC}" ${flags} -DRELAY_GOOD "${SRC}"
+		RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
 	if(NOT rc EQUAL 0)
-		message(FATAL_ERROR "${SRC} with -DRELAY_GOOD must compile:\n${out}")
+		message(FATAL_ERROR "-std=${std}: ${SRC} with -DRELAY_GOOD must compile:\n${out}")
 	endif()
-	message(STATUS "compiles, as it should")
-elseif(rc EQUAL 0)
-	message(FATAL_ERROR "${SRC} compiled, but relay must refuse it")
-else()
-	string(FIND "${out}" "${EXPECT}" at)
+	if(expect STREQUAL "(compiles)")
+		message(STATUS "-std=${std}: compiles, as it should")
+		continue()
+	endif()
+	execute_process(COMMAND "${CC}" ${flags} "${SRC}"
+		RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+	if(rc EQUAL 0)
+		message(FATAL_ERROR "-std=${std}: ${SRC} compiled, but relay must refuse it")
+	endif()
+	string(FIND "${out}" "${expect}" at)
 	if(at EQUAL -1)
-		message(FATAL_ERROR "${SRC} failed for another reason than "
-			"\"${EXPECT}\":\n${out}")
+		message(FATAL_ERROR "-std=${std}: ${SRC} failed, but not with \"${expect}\":\n${out}")
 	endif()
-	message(STATUS "refused, as it should be:\n${out}")
-endif()
+	string(REGEX MATCHALL ": error: " errors "${out}")
+	list(LENGTH errors nerrors)
+	if(NOT nerrors EQUAL 1)
+		message(FATAL_ERROR "-std=${std}: ${SRC} gave ${nerrors} errors for one mistake:\n${out}")
+	endif()
+	message(STATUS "-std=${std}: refused, as it should be:\n${out}")
+endforeach()
