@@ -136,7 +136,10 @@ struct prime_worker {
 	struct base_primes primes;
 };
 
-static const relay_class prime_worker_class = { .name = "PrimeWorker" };
+static const relay_class prime_worker_class = {
+	.name = "PrimeWorker",
+	.size = sizeof(struct prime_worker),   /* relay_object_new checks it */
+};
 
 static int percent_of(uint64_t done, uint64_t total)
 {
@@ -244,6 +247,7 @@ struct ui {
 static const relay_class ui_class = {
 	.name = "ui",
 	.flags = RELAY_CLASS_MAIN_THREAD_ONLY,
+	.size = sizeof(struct ui),
 };
 
 static void draw_bar(int percent)

@@ -77,6 +77,7 @@ struct app {
 static const relay_class app_class = {
 	.name = "app",
 	.flags = RELAY_CLASS_MAIN_THREAD_ONLY,
+	.size = sizeof(struct app),   /* relay_object_new checks the pointer's type */
 };
 
 /* @pyqtSlot()
@@ -110,6 +111,7 @@ static void worker_finalize(relay_object *self)
 static const relay_class worker_class = {
 	.name = "Worker",
 	.finalize = worker_finalize,
+	.size = sizeof(struct worker),
 };
 
 /* @pyqtSlot()

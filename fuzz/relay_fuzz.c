@@ -556,9 +556,9 @@ static atomic_bool bursting;             /* the main thread loops while the othe
 static int n_foreign;                    /* foreign threads this input ran */
 
 static void fobj_finalize(relay_object *o);
-static const relay_class obj_class = { "fobj", fobj_finalize, 0 };
-static const relay_class mainonly_class = { "fmain", fobj_finalize,
-					    RELAY_CLASS_MAIN_THREAD_ONLY };
+static const relay_class obj_class = { .name = "fobj", .finalize = fobj_finalize };
+static const relay_class mainonly_class = { .name = "fmain", .finalize = fobj_finalize,
+					       .flags = RELAY_CLASS_MAIN_THREAD_ONLY };
 
 static relay_object *obj_of(int i)
 {
@@ -796,7 +796,7 @@ static void agent_finalize(relay_object *o)
 {
 	atomic_fetch_add(&((struct agent *)o)->finalized, 1);
 }
-static const relay_class agent_class = { "agent", agent_finalize, 0 };
+static const relay_class agent_class = { .name = "agent", .finalize = agent_finalize };
 static struct agent agents[MAX_AGENTS];
 static int n_agents;
 
@@ -3229,7 +3229,7 @@ static void warm_slot(fobj *o)
  * threads that are gone and spare chunks. */
 static void warm_up(void)
 {
-	static const relay_class warm_class = { "warm", NULL, 0 };
+	static const relay_class warm_class = { .name = "warm" };
 	fobj *o = NULL;
 	if (!relay_thread_current() || relay_object_new(&o, &warm_class, NULL) != 0 ||
 	    relay_invoke(&o->base, warm_fn, NULL, NULL) != 0 ||

@@ -169,6 +169,11 @@ typedef struct relay_class {
 	 * free it here if you allocated it. May be NULL. */
 	void (*finalize)(relay_object *self);
 	unsigned flags;                        /* relay_class_flags */
+	/* sizeof your struct, optional (0: unchecked). relay_object_new and
+	 * relay_object_alloc refuse to make a smaller object (-EINVAL): it
+	 * catches relay_object_new(&p, &worker_class, ...) with p declared
+	 * as a relay_object * instead of a worker *. */
+	size_t size;
 } relay_class;
 
 /* Signals, declared as struct members. RELAY_SIGNAL(name) carries no
@@ -234,12 +239,13 @@ RELAY_API int relay_object_init(relay_object *obj, const relay_class *cls, relay
  * object, as relay_object_init; w receives it, or NULL on an error. relay
  * frees the memory after the class finalizer. Passing w instead of &w, or
  * the address of something that is not an object pointer, does not
- * compile. Any thread. */
+ * compile; a w of a type smaller than cls->size (when the class gives
+ * its size) is refused with -EINVAL. Any thread. */
 #define relay_object_new(out, cls, parent) RELAY__NEW(out, cls, parent)
 
-/* The same, unchecked, with an explicit size (size >= sizeof(relay_object),
- * -EINVAL otherwise): for a struct ending in a flexible array member, or
- * for bindings. *(T **)out receives the object. */
+/* The same, unchecked, with an explicit size (at least sizeof(relay_object)
+ * and cls->size, -EINVAL otherwise): for a struct ending in a flexible
+ * array member, or for bindings. *(T **)out receives the object. */
 RELAY_API int relay_object_alloc(size_t size, const relay_class *cls, relay_object *parent,
 				 void *out /* T ** */);
 

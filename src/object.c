@@ -215,6 +215,11 @@ int relay_object_alloc(size_t size, const relay_class *cls, relay_object *parent
 		memcpy(out, &obj, sizeof obj);
 	if (!out || !cls || size < sizeof(relay_object))
 		return -EINVAL;
+	if (size < cls->size)
+		return relay__diag(-EINVAL, "relay_object_new: %zu bytes for a '%s' of %zu: "
+				   "declare the pointer as the class's own struct type, "
+				   "not relay_object *", size, cls->name ? cls->name : "?",
+				   cls->size);
 	obj = relay__calloc(size);
 	if (!obj)
 		return -ENOMEM;

@@ -43,7 +43,7 @@ static pthread_mutex_t all_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct relay__tdata *all_threads;               /* guarded by all_lock */
 
 static void adopted_exit(void *arg);
-static const relay_class adopted_class = { "relay_thread", NULL, 0 };
+static const relay_class adopted_class = { .name = "relay_thread" };
 
 /* ---- thread states, asked in one place ---- */
 
@@ -386,7 +386,7 @@ static void thread_finalize(relay_object *obj)
 	relay__tdata_unref(t);
 }
 
-const relay_class relay__thread_class = { "relay_thread", thread_finalize, 0 };
+const relay_class relay__thread_class = { .name = "relay_thread", .finalize = thread_finalize };
 
 int relay__thread_check_destroy(relay_object *obj)
 {

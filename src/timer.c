@@ -171,7 +171,7 @@ static void timer_finalize(relay_object *obj)
 	}
 }
 
-static const relay_class timer_class = { "relay_timer", timer_finalize, 0 };
+static const relay_class timer_class = { .name = "relay_timer", .finalize = timer_finalize };
 
 int (relay_timer_create)(relay_object *parent, relay_timer **out)
 {

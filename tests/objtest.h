@@ -209,7 +209,7 @@ static inline void obj_finalize(relay_object *self)
 	pthread_mutex_unlock(&g_fin_lock);
 }
 
-static const relay_class obj_class = { "tobj", obj_finalize, 0 };
+static const relay_class obj_class = { .name = "tobj", .finalize = obj_finalize, .size = sizeof(obj) };
 
 /* Logs one slot call: v, the relay thread and the pthread it ran in. */
 static inline void record(obj *self, int v)

@@ -226,7 +226,7 @@ typedef struct support_app {
 
 static inline const relay_class *support_app_class(void)
 {
-	static const relay_class cls = { "support_app", NULL, 0 };
+	static const relay_class cls = { .name = "support_app" };
 	return &cls;
 }
 

@@ -255,7 +255,7 @@ typedef struct stale {
 	atomic_int calls;
 } stale;
 
-static const relay_class stale_class = { "stale", NULL, 0 };
+static const relay_class stale_class = { .name = "stale" };
 static atomic_int g_stale_calls;
 
 static void stale_on_detach(stale *self)
@@ -442,7 +442,7 @@ typedef struct hooked {
 	RELAY_SIGNAL(side, int);
 } hooked;
 
-static const relay_class hooked_class = { "hooked", NULL, 0 };
+static const relay_class hooked_class = { .name = "hooked" };
 
 enum { HOOK_INVOKE, HOOK_EMIT };
 static int g_hook_mode;
@@ -616,7 +616,7 @@ typedef struct aligned_rx {
 	RELAY_SIGNAL(p, pad16);
 } aligned_rx;
 
-static const relay_class aligned_class = { "aligned_rx", NULL, 0 };
+static const relay_class aligned_class = { .name = "aligned_rx" };
 static atomic_int g_al_got, g_al_misaligned, g_al_bad;
 
 static void al_on_w(aligned_rx *self, const wide *p)
@@ -897,7 +897,7 @@ typedef struct mixer {
 	atomic_int received, inversions, moves;
 } mixer;
 
-static const relay_class mixer_class = { "mixer", NULL, 0 };
+static const relay_class mixer_class = { .name = "mixer" };
 
 /* Each hop moves the receiver to the other thread and queues the next hop
  * there: it keeps ping-ponging, moved always from its own thread. */
@@ -1035,7 +1035,7 @@ typedef struct hopper {
 	atomic_int last[HOP_MAXP];   /* last n seen per producer, -1 before */
 } hopper;
 
-static const relay_class hopper_class = { "hopper", NULL, 0 };
+static const relay_class hopper_class = { .name = "hopper" };
 
 static void hopper_on_hop(hopper *h)
 {

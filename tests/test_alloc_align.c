@@ -56,7 +56,7 @@ typedef struct node {
 	atomic_int got;
 } node;
 
-static const relay_class node_class = { "node", NULL, 0 };
+static const relay_class node_class = { .name = "node" };
 
 static void node_on_small(node *self, const int *v)
 {

@@ -509,7 +509,7 @@ static void node_finalize(relay_object *self)
 		atomic_store(n->ref, NULL);
 }
 
-static const relay_class node_class = { "sweep_node", node_finalize, 0 };
+static const relay_class node_class = { .name = "sweep_node", .finalize = node_finalize };
 
 /* Every slot runs in its receiver's thread. */
 static void slot_where(node *n)

@@ -156,7 +156,7 @@ static void rx_finalize(relay_object *o)
 	atomic_fetch_add(&g_fin_count, 1);
 }
 
-static const relay_class rx_class = { "rx", rx_finalize, 0 };
+static const relay_class rx_class = { .name = "rx", .finalize = rx_finalize };
 
 static rx *new_rx(void)
 {
@@ -414,7 +414,7 @@ typedef struct pend {
 	_Atomic(relay_thread *) where;
 } pend;
 
-static const relay_class pend_class = { "pend", NULL, 0 };
+static const relay_class pend_class = { .name = "pend" };
 
 static void pend_on_v(pend *self, const int *v)
 {

@@ -24,7 +24,7 @@ static void obj_finalize(relay_object *o)
 		atomic_fetch_add(x->finalized, 1);
 }
 
-static const relay_class obj_class = { "obj", obj_finalize, 0 };
+static const relay_class obj_class = { .name = "obj", .finalize = obj_finalize };
 
 static obj *obj_new(atomic_long *finalized)
 {
@@ -347,7 +347,7 @@ typedef struct sndpair {
 static void test_D4_queued_then_blocking_in_order(void **state)
 {
 	(void)state;
-	static const relay_class sp_class = { "sndpair", NULL, 0 };
+	static const relay_class sp_class = { .name = "sndpair" };
 	atomic_store(&g_q_calls, 0);
 	relay_thread *w = support_thread_start("inv-qb");
 	sndpair *s = NULL;

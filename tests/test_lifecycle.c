@@ -107,7 +107,7 @@ typedef struct bsrc {
 	RELAY_SIGNAL(data, blob);
 } bsrc;
 
-static const relay_class bsrc_class = { "bsrc", NULL, 0 };
+static const relay_class bsrc_class = { .name = "bsrc" };
 
 static bsrc *new_bsrc(void)
 {
@@ -923,11 +923,11 @@ static void test_T4_delete_later_committed_after_gone_drain_still_destroys(void 
 	(void)state;
 	/* objects of obj's size kept alive across attempts, so that a retry
 	 * gets an object at another address (allocators reuse the last one) */
-	static const relay_class spacer_class = { "spacer", NULL, 0 };
+	static const relay_class spacer_class = { .name = "spacer" };
 	relay_object *spacers[8] = { 0 };
 	int arranged = 0, attempt = 0;
 	for (; attempt < 8 && !arranged; attempt++) {
-		assert_int_equal(relay_object_new(&spacers[attempt], &spacer_class, NULL),
+		assert_int_equal(relay_object_alloc(sizeof(obj), &spacer_class, NULL, &spacers[attempt]),
 				 0);
 		atomic_store(&g_paused, 0);
 		atomic_store(&g_resume, 0);

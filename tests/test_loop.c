@@ -286,7 +286,7 @@ typedef struct flood {
 	bool stop;
 } flood;
 
-static const relay_class flood_class = { "flood", NULL, 0 };
+static const relay_class flood_class = { .name = "flood" };
 
 static void flood_on_next(flood *self, const int *v)
 {
@@ -357,7 +357,7 @@ typedef struct xflood {
 	long cap;
 } xflood;
 
-static const relay_class xflood_class = { "xflood", NULL, 0 };
+static const relay_class xflood_class = { .name = "xflood" };
 
 static void xflood_on_next(xflood *self, const int *v)
 {

@@ -38,8 +38,8 @@ static void fin_clear_extra(void)
 	atomic_store(&g_fin_weak_seen, -1);
 }
 
-static const relay_class mainonly_class = { "mainonly", obj_finalize,
-					    RELAY_CLASS_MAIN_THREAD_ONLY };
+static const relay_class mainonly_class = { .name = "mainonly", .finalize = obj_finalize,
+					       .flags = RELAY_CLASS_MAIN_THREAD_ONLY };
 
 /* Arguments for work done inside another thread. */
 typedef struct job {
@@ -60,7 +60,9 @@ static int job_create_obj(void *p)
 {
 	job *j = p;
 	j->cur = relay_thread_current();
-	j->rc = relay_object_new(&j->created, &obj_class, NULL);
+	obj *o = NULL;
+	j->rc = relay_object_new(&o, &obj_class, NULL);
+	j->created = o ? &o->base : NULL;
 	return 0;
 }
 
@@ -530,7 +532,7 @@ typedef struct mover {
 	int every;
 } mover;
 
-static const relay_class mover_class = { "mover", NULL, 0 };
+static const relay_class mover_class = { .name = "mover" };
 
 static void mover_on_num(mover *self, const int *v)
 {
@@ -1167,6 +1169,23 @@ static void test_null_args_einval(void **state)
 	assert_int_equal(relay_object_destroy(&o->base), 0);
 }
 
+/* A class that gives its size refuses an object pointer of a smaller
+ * type: relay_object_new sizes the object by the pointer it fills in. */
+static void test_O3_new_refuses_pointer_smaller_than_class(void **state)
+{
+	(void)state;
+	relay_object *plain = (relay_object *)(void *)0x1;
+	unsigned long before = relay_diag_count();
+	assert_int_equal(relay_object_new(&plain, &obj_class, NULL), -EINVAL);
+	assert_null(plain);
+	assert_int_equal(relay_diag_count() - before, 1);
+	assert_int_equal(relay_object_alloc(sizeof(obj) - 1, &obj_class, NULL, &plain), -EINVAL);
+	obj *right = NULL;
+	assert_int_equal(relay_object_new(&right, &obj_class, NULL), 0);
+	assert_int_equal(relay_object_destroy(right), 0);
+	assert_int_equal(atomic_load(&g_fin_count), 1);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--fatal-child") == 0)
@@ -1201,6 +1220,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_set_parent_cycle_einval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_object_init_caller_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_null_args_einval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_O3_new_refuses_pointer_smaller_than_class, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

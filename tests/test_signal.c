@@ -103,7 +103,7 @@ static void recv_finalize(relay_object *o)
 		atomic_fetch_add(&r->t->finalized, 1);
 }
 
-static const relay_class recv_class = { "recv", recv_finalize, 0 };
+static const relay_class recv_class = { .name = "recv", .finalize = recv_finalize };
 
 static recv *recv_new(tally *t, int id)
 {
@@ -212,7 +212,7 @@ typedef struct gate {
 	void *_Atomic arg;
 } gate;
 
-static const relay_class gate_class = { "gate", NULL, 0 };
+static const relay_class gate_class = { .name = "gate" };
 
 static void gate_on_hold(gate *g)
 {

@@ -163,9 +163,9 @@ static void rcv_finalize(relay_object *o)
 	atomic_store(&r->life->dead, 1);
 }
 
-static const relay_class rcv_class = { "stress_rcv", rcv_finalize, 0 };
-static const relay_class snd_class = { "stress_snd", NULL, 0 };
-static const relay_class anchor_class = { "stress_anchor", NULL, 0 };
+static const relay_class rcv_class = { .name = "stress_rcv", .finalize = rcv_finalize };
+static const relay_class snd_class = { .name = "stress_snd" };
+static const relay_class anchor_class = { .name = "stress_anchor" };
 
 /* The slot: runs in the receiver's thread (every connection is queued:
  * emitters are plain pthreads, receivers live in relay_threads). */
@@ -603,7 +603,7 @@ static void *gen_emitter_main(void *arg)
 static void test_D6_stress_direct_disconnect_generations(void **state)
 {
 	(void)state;
-	static const relay_class gsnd_class = { "gsnd", NULL, 0 };
+	static const relay_class gsnd_class = { .name = "gsnd" };
 	int ne = (int)p_producers();
 	if (ne < 1) ne = 1;
 	if (ne > MAX_PRODUCERS) ne = MAX_PRODUCERS;
@@ -733,7 +733,7 @@ static void *churn_main(void *arg)
 static void test_D4_stress_short_lived_emitters(void **state)
 {
 	(void)state;
-	static const relay_class csnd_class = { "csnd", NULL, 0 };
+	static const relay_class csnd_class = { .name = "csnd" };
 	memset(g_churn_next, 0, sizeof g_churn_next);
 	atomic_store(&g_churn_calls, 0);
 	atomic_store(&g_churn_errors, 0);
@@ -792,7 +792,7 @@ typedef struct player {
 	int expect;
 } player;
 
-static const relay_class player_class = { "player", NULL, 0 };
+static const relay_class player_class = { .name = "player" };
 
 static void player_on_ball(player *self, const int *n)
 {
@@ -858,7 +858,7 @@ typedef struct bctx {
 	atomic_long wrong_thread;
 } bctx;
 
-static const relay_class bctx_class = { "bctx", NULL, 0 };
+static const relay_class bctx_class = { .name = "bctx" };
 
 typedef struct bcall {
 	bctx *ctx;

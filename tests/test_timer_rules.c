@@ -38,7 +38,7 @@ typedef struct nester {
 	atomic_int other_fired, other_fired_nested;
 } nester;
 
-static const relay_class nester_class = { "nester", NULL, 0 };
+static const relay_class nester_class = { .name = "nester" };
 
 static void pump(enum pump_kind k)
 {

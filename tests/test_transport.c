@@ -57,8 +57,8 @@ typedef struct receiver {
 	atomic_long out_of_order, bad_payload, wrong_thread;
 } receiver;
 
-static const relay_class sender_class = { "sender", NULL, 0 };
-static const relay_class receiver_class = { "receiver", NULL, 0 };
+static const relay_class sender_class = { .name = "sender" };
+static const relay_class receiver_class = { .name = "receiver" };
 
 static uint64_t check_word(int producer, int seq, int i)
 {
@@ -301,7 +301,7 @@ typedef struct local {
 	long sum;
 } local;
 
-static const relay_class local_class = { "local", NULL, 0 };
+static const relay_class local_class = { .name = "local" };
 
 static void local_add(local *self, const p8 *p)
 {
