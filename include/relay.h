@@ -710,6 +710,93 @@ RELAY_API int relay_main_quit(void);
 RELAY_API int relay_main_exit(int code);
 
 /* ======================================================================
+ * Embedding: another loop drives this thread's relay loop
+ *
+ * A GTK, SDL or libuv program's main thread belongs to that library's
+ * loop; relay lives inside it (relay-glib, relay_glib.h, does all of this
+ * for GLib and GTK). The host, in the thread whose loop it drives:
+ *
+ *     relay_loop_attach(&host);               // or NULL: no hooks
+ *     int fd = relay_loop_fd();               // add to the host's poll set
+ *     for (;;) {                              // the host's iteration
+ *         int timeout;
+ *         if (relay_loop_prepare(&timeout))   // arms the wake-up, then looks
+ *             timeout = 0;                    // ready now
+ *         host_poll(fd, timeout, ...);        // the host's own wait
+ *         relay_loop_dispatch(8);             // run what is due, 8 ms at most
+ *     }
+ *     relay_loop_detach();
+ *
+ * The fd is readable when work arrived after relay_loop_prepare armed it
+ * (a post, a quit) or a watched fd is ready; relay_loop_dispatch reads it
+ * quiet, so a host never spins on it. Work that arrives between prepare
+ * and the host's wait makes the fd readable, and work that arrived before
+ * prepare is what prepare reports: no wake-up is lost if every wait is
+ * preceded by a prepare (there is no "query the timeout" without the arm,
+ * for that reason: docs/design.md). A relay loop run inside a slot
+ * (relay_loop_run, relay_invoke_blocking's replies) works as ever; the
+ * host's own events wait meanwhile, as in any nested loop. While attached
+ * the thread serves blocking calls; after relay_loop_detach they are
+ * refused with RELAY_ENOTRUNNING (those waiting are released), never left
+ * hanging. The embedded loop does not spin before the host sleeps, so a
+ * wake-up across cores costs the kernel's price.
+ * ====================================================================== */
+
+/* Hooks of a host loop; each may be NULL. */
+typedef struct relay_host {
+	/* For hosts without an fd to poll (SDL's event queue, a custom loop):
+	 * called from relay's "relay-waker" thread, with no relay lock held,
+	 * when the loop fd turns readable (so only after a prepare armed it,
+	 * or for a watched fd), at most once until the next dispatch. Post an
+	 * event to the host (SDL_PushEvent, a pipe, a condition variable);
+	 * must not call relay. The host still waits at most the prepare's
+	 * timeout, for timers. */
+	void (*wakeup)(void *user);
+	/* Called in the embedded thread, from relay_loop_dispatch, when
+	 * relay_main_quit / relay_main_exit (or relay_loop_quit / exit with
+	 * no relay loop running) reaches this loop: stop the host loop
+	 * (g_main_loop_quit, uv_stop). Without it such a quit is reported by
+	 * a diagnostic and dropped. */
+	void (*quit)(void *user, int code);
+	void *user;
+} relay_host;
+
+/* The calling thread's loop is driven by a host from now on (host may be
+ * NULL; it is copied). The main thread or a thread of yours, not a
+ * relay_thread (-EINVAL). Returns 0, -EEXIST if attached already,
+ * -ENOMEM or a negative errno (the waker thread). */
+RELAY_API int relay_loop_attach(const relay_host *host);
+/* Undo relay_loop_attach: the waker stops, blocking callers are released
+ * with RELAY_ENOTRUNNING. Events stay queued for a later loop or attach.
+ * The calling thread; -EINVAL if not attached. May be called from a slot
+ * during relay_loop_dispatch. */
+RELAY_API int relay_loop_detach(void);
+/* The calling thread's loop fd (an epoll fd) to poll for reading; owned
+ * by relay, never close it. The calling thread; -ENOMEM if the thread
+ * could not be adopted. */
+RELAY_API int relay_loop_fd(void);
+/* Arms the wake-up, then looks: returns 1 when there is work now (then
+ * *timeout_ms is 0), or 0 with *timeout_ms the milliseconds until the next
+ * timer, rounded up, or -1 for none. Runs no user code; calling it again
+ * (as GLib's check) is harmless. The attached thread; -EINVAL if not
+ * attached (timeout_ms may be NULL). */
+RELAY_API int relay_loop_prepare(int *timeout_ms);
+/* Runs what is ready - due timers, watcher activations, the events that
+ * were queued when it began, due deferred deletions - without waiting,
+ * stopping once budget_ms has passed (< 0: no limit) and leaving the rest
+ * for the next call (prepare then reports it). Passes a quit to the
+ * host's quit hook. Returns how many were run, or a negative code. The
+ * attached thread; may be called from a slot (a nested host loop). */
+RELAY_API int relay_loop_dispatch(int budget_ms);
+
+/* What relay_main_run does after its loop, for a host that ran the main
+ * loop instead: quits and waits for every started relay_thread (up to
+ * timeout_ms each; 5000 if negative), naming those that do not stop, and
+ * runs the events they sent back and every pending deferred deletion.
+ * Main thread only (RELAY_EWRONGTHREAD elsewhere); returns 0. */
+RELAY_API int relay_main_shutdown(int timeout_ms);
+
+/* ======================================================================
  * Timers
  *
  * relay_timer is an object with a `timeout` signal. It fires in its

@@ -370,7 +370,11 @@ struct relay__tdata {
 	struct relay__event *batch;      /* the pass being delivered */
 	struct relay__anchor *held;      /* deletions not yet due (loop levels) */
 	atomic_bool held_pending;        /* held != NULL (read by servers) */
-	atomic_bool pumps;               /* adopted: has run a loop pass, not exited */
+	atomic_bool pumps;               /* adopted: has run a loop pass, not exited
+					  * (or is attached to a host loop) */
+	struct relay__embed *embed;      /* attached to a host loop (embed.c); owner thread */
+	uint64_t pass_deadline;          /* relay_loop_dispatch's budget end; 0: none */
+	unsigned pass_polls;             /* records since the budget was last read */
 	struct relay__timerheap timers;
 	int epfd;
 	/* finishing: guarded by done_lock */
@@ -510,6 +514,13 @@ void relay__single_shot_free(struct relay__timerdata *td);
 void relay__shots_cancel(struct relay__anchor *a);
 /* Teardown: every heap entry out (single shots are freed). */
 void relay__timers_teardown(struct relay__tdata *t);
+
+/* ---- a host loop drives this thread's loop (loop.c, embed.c) ---- */
+bool relay__loop_has_work(struct relay__tdata *self, uint64_t now);
+bool relay__loop_arm(struct relay__tdata *self);
+int relay__loop_timeout(struct relay__tdata *self, uint64_t now);
+int relay__loop_dispatch(struct relay__tdata *self, int budget_ms);
+void relay__embed_release(struct relay__tdata *t);   /* the thread's record goes */
 
 /* ---- poller (poll_epoll.c) ---- */
 int relay__poll_init(struct relay__tdata *t);

@@ -45,6 +45,19 @@ static bool quit_requested(struct relay__tdata *self)
 	return self->loops && self->loops->quit;
 }
 
+/* A pass stops early for a quit, or when an embedding host's budget is
+ * spent (the clock is read every 32 records: a slot costs more than that
+ * read, a record may cost less). */
+static bool pass_stop(struct relay__tdata *self)
+{
+	if (quit_requested(self))
+		return true;
+	if (!self->pass_deadline || ++self->pass_polls < 32)
+		return false;
+	self->pass_polls = 0;
+	return relay__now_ns() >= self->pass_deadline;
+}
+
 int relay__loop_level(const struct relay__tdata *t)
 {
 	int depth = atomic_load_explicit(&((struct relay__tdata *)t)->loop_depth,
@@ -275,7 +288,7 @@ static int deliver_list(struct relay__tdata *self)
 		ev->next = NULL;
 		relay__dispatch(self, ev);
 		n++;
-		if (quit_requested(self))
+		if (pass_stop(self))
 			break;
 	}
 	return n;
@@ -291,8 +304,8 @@ static int deliver_batch(struct relay__tdata *self)
 	relay__frame_open(&self->grace, &frame);
 	self->frame = &frame;
 	int n = deliver_list(self);
-	if (!quit_requested(self))
-		n += relay__queue_deliver(self, prepare_rec, deliver_rec, quit_requested);
+	if (!pass_stop(self))
+		n += relay__queue_deliver(self, prepare_rec, deliver_rec, pass_stop);
 	self->frame = outer;
 	relay__frame_close(&frame);
 	if (frame.depth == 0)
@@ -327,6 +340,15 @@ static struct relay__anchor *take_due(struct relay__tdata *self, bool all)
 	}
 	atomic_store_explicit(&self->held_pending, self->held != NULL, memory_order_seq_cst);
 	return list;
+}
+
+static bool deletes_due(struct relay__tdata *self)
+{
+	int level = relay__loop_level(self);
+	for (struct relay__anchor *a = self->held; a; a = a->mail_next)
+		if (due(a, level))
+			return true;
+	return false;
 }
 
 /* Runs the due deletions; destructors may ask for more: look again. With
@@ -436,6 +458,42 @@ int relay__loop_pass(struct relay__tdata *self, int timeout_ms)
 			return rc;
 	}
 	return n + run_ready(self, relay__now_ns());
+}
+
+/* ---- for a host loop (embed.c) ---- */
+
+bool relay__loop_has_work(struct relay__tdata *self, uint64_t now)
+{
+	return self->batch || quit_requested(self) || relay__queue_pending(self) ||
+	       relay__timers_timeout(self, now) == 0 || deletes_due(self);
+}
+
+/* The consumer's half of the wake-up handshake, as before a sleep: false
+ * when work arrived (the flag is cleared again). */
+bool relay__loop_arm(struct relay__tdata *self)
+{
+	return !deletes_due(self) && !self->batch &&
+	       relay__queue_prepare_sleep(self, quit_requested);
+}
+
+int relay__loop_timeout(struct relay__tdata *self, uint64_t now)
+{
+	return relay__timers_timeout(self, now);
+}
+
+/* One pass that never sleeps, cut short after budget_ms (< 0: none). */
+int relay__loop_dispatch(struct relay__tdata *self, int budget_ms)
+{
+	bump(&self->passes, 1);
+	uint64_t now = relay__now_ns();
+	uint64_t outer = self->pass_deadline;
+	self->pass_deadline = budget_ms < 0 ? 0 : now + (uint64_t)budget_ms * 1000000u + 1;
+	self->pass_polls = 0;
+	int n = run_ready(self, now);
+	self->pass_deadline = outer;
+	if (n == 0)
+		idle_trim(self, now);
+	return n;
 }
 
 int relay__loop_run(struct relay__tdata *self)

@@ -316,6 +316,7 @@ static void adopted_exit(void *arg)
 {
 	struct relay__tdata *t = arg;
 	relay__tls.self = t;   /* destructors may call relay */
+	relay__embed_release(t);   /* a host loop drove it: that ends here */
 	thread_finish(t, 0, false);
 	/* Its handle goes with it: connections to and from it are cut. */
 	relay_thread *h = atomic_load(&t->handle);
@@ -854,8 +855,20 @@ int relay_main_run(int timeout_ms)
 				   "call it from the main thread (use relay_loop_run elsewhere)",
 				   self->name);
 	int code = relay__loop_run(self);
-	stop_all_threads(timeout_ms < 0 ? 5000 : timeout_ms);
-	relay_process_events();        /* what the stopping threads sent back */
-	relay__run_deletes(self, true);
+	relay_main_shutdown(timeout_ms);
 	return code;
+}
+
+int relay_main_shutdown(int timeout_ms)
+{
+	struct relay__tdata *self = relay__tdata_current();
+	if (!self)
+		return -ENOMEM;
+	if (!self->is_main)
+		return relay__diag(RELAY_EWRONGTHREAD, "relay_main_shutdown: called from thread "
+				   "'%s'; call it from the main thread", self->name);
+	stop_all_threads(timeout_ms < 0 ? 5000 : timeout_ms);
+	relay__loop_pass(self, 0);     /* what the stopping threads sent back */
+	relay__run_deletes(self, true);
+	return 0;
 }
