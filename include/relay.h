@@ -692,7 +692,8 @@ RELAY_API int relay_loop_exit(int code);
  * allocates nothing: the spare chunks of the queues it receives through,
  * its cache of signal connections, its rings to threads that are gone.
  * An idle loop pass gives back all but the spare chunks by itself; call
- * this after a burst, or before checking for leaks. The calling thread;
+ * this after a burst, or before checking for leaks. Called inside a slot
+ * it keeps the connection cache (an emission on the stack may use it). The calling thread;
  * returns 0 (-ENOMEM if the thread could not be adopted). */
 RELAY_API int relay_release_caches(void);
 
@@ -708,6 +709,59 @@ RELAY_API int relay_main_run(int timeout_ms);
  * the main thread returns, relay_main_run's included). Any thread. */
 RELAY_API int relay_main_quit(void);
 RELAY_API int relay_main_exit(int code);
+
+/* ======================================================================
+ * fd watchers (Qt's QSocketNotifier)
+ *
+ * relay_watcher is an object with an `activated(int fd)` signal, emitted
+ * in its thread's loop while its fd is ready and the watcher enabled:
+ * READ for readable (also hang-up, error and a peer's shutdown: read to
+ * find out which), WRITE for writable (also hang-up and error). It is
+ * level-triggered, as poll(2): emitted once per loop pass while the
+ * condition holds, so a slot that does not read everything gets called
+ * again on the next pass, and one that meets end of file or an error must
+ * disable or destroy the watcher, or it fires on every pass. Enable WRITE
+ * only while there is data to send (Qt's advice). A watcher disabled or
+ * destroyed by a slot earlier in a pass does not fire later in it. It
+ * follows its object when moved to another thread (still enabled there),
+ * and works the same in relay's loop and through the embedding API below.
+ *
+ * The fd stays yours: relay never closes it. Disable or destroy the
+ * watcher before closing the fd; a closed fd that the kernel still
+ * reports (a dup of it is open elsewhere) disables its watcher with a
+ * diagnostic, as Qt's "Invalid socket, disabling". One watcher per fd and
+ * type in a thread (a second is refused with -EEXIST); READ and WRITE
+ * watchers of one fd, or watchers of one fd in two threads, are fine.
+ * ====================================================================== */
+
+enum relay_watch_type {
+	RELAY_WATCH_READ = 1,
+	RELAY_WATCH_WRITE = 2
+};
+
+typedef struct relay_watcher {
+	relay_object base;
+	RELAY_SIGNAL(activated, int);            /* the fd */
+	struct relay__watchdata *relay__data;    /* private */
+	struct relay_watcher *relay__move_next;  /* private */
+} relay_watcher;
+
+/* An enabled watcher of fd for type (RELAY_WATCH_READ or _WRITE), living
+ * in the calling thread, as a child of parent if given. Returns 0,
+ * -EINVAL (bad fd or type), -EEXIST (that fd and type are watched in this
+ * thread already), -ENOMEM, or the errno epoll gives (-EBADF for a closed
+ * fd, -EPERM for a regular file, which is always ready). */
+RELAY_API int relay_watcher_create(int fd, int type, relay_object *parent, relay_watcher **out);
+#define relay_watcher_create(fd, type, parent, out) \
+	relay_watcher_create((fd), (type), RELAY__OBJ(parent), \
+			     RELAY__OUT(out, relay_watcher, relay_watcher_create))
+/* Enable or disable. Owner thread only: elsewhere refused with
+ * RELAY_EWRONGTHREAD and a diagnostic (use relay_invoke). Disabling takes
+ * the fd out of the loop's poll set. Returns 0 or a negative code. */
+RELAY_API int relay_watcher_set_enabled(relay_watcher *w, bool on);
+/* Any thread. */
+RELAY_API bool relay_watcher_is_enabled(const relay_watcher *w);
+RELAY_API int relay_watcher_fd(const relay_watcher *w);   /* -EINVAL for NULL */
 
 /* ======================================================================
  * Embedding: another loop drives this thread's relay loop

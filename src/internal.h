@@ -54,7 +54,6 @@ struct relay__tls {
 	struct relay__tdata *self;        /* the calling thread's record (thread.c) */
 	relay_object *sender;             /* relay_sender() (signal.c) */
 	struct relay__emission *emission; /* innermost emission running here (signal.c) */
-	struct relay__snap *graveyard;    /* snapshots to release (signal.c) */
 	struct relay__tdata *serving;     /* stopped loop this thread serves (loop.c) */
 	struct relay__snap *cache[RELAY__CACHE_SLOTS];  /* emit snapshot cache */
 };
@@ -89,7 +88,8 @@ enum {
 	RELAY__OBJ_BLOCKED = 1u << 2,        /* signals blocked */
 	RELAY__OBJ_DELETE_PENDING = 1u << 3, /* delete_later asked, not yet run */
 	RELAY__OBJ_IS_THREAD = 1u << 4,      /* a relay_thread handle */
-	RELAY__OBJ_IS_TIMER = 1u << 5
+	RELAY__OBJ_IS_TIMER = 1u << 5,
+	RELAY__OBJ_IS_WATCHER = 1u << 6
 };
 
 /* Lazily allocated part of an object: what most objects never need.
@@ -209,11 +209,10 @@ static inline bool relay__conn_heap_payload(const struct relay__conn *c, size_t 
 /* Object destruction: cut incoming (kill), unlink outgoing (queued events
  * still arrive). Owner thread. */
 void relay__object_cut_connections(relay_object *obj);
-/* The calling thread ends or idles: release its emit cache. */
+/* The calling thread ends: release its emit cache. */
 void relay__signal_thread_exit(void);
-/* The thread's outermost call frame closed: snapshots buried meanwhile
- * go. */
-void relay__signal_frames_closed(void);
+/* The calling thread idles: release its emit cache unless inside a slot. */
+void relay__signal_cache_trim(void);
 /* Destroy: emissions of obj running in this thread call no further slot. */
 void relay__signal_abort_emissions(relay_object *obj);
 /* Thread-local sender for relay_sender(). */
@@ -373,6 +372,12 @@ struct relay__tdata {
 	atomic_bool pumps;               /* adopted: has run a loop pass, not exited
 					  * (or is attached to a host loop) */
 	struct relay__embed *embed;      /* attached to a host loop (embed.c); owner thread */
+	/* fd watchers (watcher.c), the queue owner's */
+	struct relay__fdreg *fdregs;     /* one registration per watched fd */
+	struct relay__fdreg *fdready, **fdready_tail;   /* reported, to fire */
+	struct relay__fdreg *fdgrave;    /* emptied while firing: freed after */
+	int watching;                    /* enabled watchers registered here */
+	int firing;                      /* nested watcher runs */
 	uint64_t pass_deadline;          /* relay_loop_dispatch's budget end; 0: none */
 	unsigned pass_polls;             /* records since the budget was last read */
 	struct relay__timerheap timers;
@@ -522,12 +527,21 @@ int relay__loop_timeout(struct relay__tdata *self, uint64_t now);
 int relay__loop_dispatch(struct relay__tdata *self, int budget_ms);
 void relay__embed_release(struct relay__tdata *t);   /* the thread's record goes */
 
+/* ---- fd watchers (watcher.c) ---- */
+void relay__watchers_collect(struct relay__tdata *t, void *reg, uint32_t events);
+int relay__watchers_run(struct relay__tdata *self);
+bool relay__watchers_ready(const struct relay__tdata *t);
+void relay__watchers_teardown(struct relay__tdata *t);
+relay_watcher *relay__watchers_take_tree(struct relay__tdata *from, relay_object *root);
+void relay__watchers_follow(relay_watcher *list);
+
 /* ---- poller (poll_epoll.c) ---- */
 int relay__poll_init(struct relay__tdata *t);
 void relay__poll_close(struct relay__tdata *t);
 /* Sleeps up to timeout_ms (-1: forever); returns 0 or < 0. Reading the
  * wake-up fd happens inside. */
 int relay__poll_wait(struct relay__tdata *t, int timeout_ms);
+int relay__poll_rebuild(struct relay__tdata *t, int (*add)(struct relay__tdata *, int epfd));
 
 /* Slots are stored as relay_slot_fn and called through the type they were
  * checked against at connect (as G_CALLBACK does): the receiver (or data)

@@ -308,8 +308,6 @@ static int deliver_batch(struct relay__tdata *self)
 		n += relay__queue_deliver(self, prepare_rec, deliver_rec, pass_stop);
 	self->frame = outer;
 	relay__frame_close(&frame);
-	if (frame.depth == 0)
-		relay__signal_frames_closed();
 	unref_flush(self);
 	return n;
 }
@@ -394,7 +392,7 @@ static void idle_trim(struct relay__tdata *self, uint64_t now)
 	if (now - self->trimmed_ns < 100000000u)
 		return;
 	self->trimmed_ns = now;
-	relay__signal_thread_exit();
+	relay__signal_cache_trim();
 	relay__producer_trim(&self->prod);
 }
 
@@ -431,6 +429,7 @@ static bool spin_for_work(struct relay__tdata *self, int timeout_ms)
 static int run_ready(struct relay__tdata *self, uint64_t now)
 {
 	int n = relay__timers_run(self, now);
+	n += relay__watchers_run(self);
 	n += deliver_batch(self);
 	n += relay__run_deletes(self, false);
 	return n;
@@ -465,7 +464,8 @@ int relay__loop_pass(struct relay__tdata *self, int timeout_ms)
 bool relay__loop_has_work(struct relay__tdata *self, uint64_t now)
 {
 	return self->batch || quit_requested(self) || relay__queue_pending(self) ||
-	       relay__timers_timeout(self, now) == 0 || deletes_due(self);
+	       relay__watchers_ready(self) || relay__timers_timeout(self, now) == 0 ||
+	       deletes_due(self);
 }
 
 /* The consumer's half of the wake-up handshake, as before a sleep: false
@@ -605,7 +605,7 @@ int relay_release_caches(void)
 	struct relay__tdata *self = relay__tdata_current();
 	if (!self)
 		return -ENOMEM;
-	relay__signal_thread_exit();
+	relay__signal_cache_trim();
 	relay__producer_trim(&self->prod);
 	relay__queue_trim(self);
 	return 0;

@@ -118,6 +118,7 @@ static struct relay__anchor *take_deletes(struct relay__tdata *from, relay_objec
 struct carried {
 	struct relay__event *events;
 	struct relay__timerdata *timers;
+	relay_watcher *watchers;   /* enabled: they register again where they arrive */
 	struct relay__anchor *deletes;
 	size_t count;            /* events and deletions, for the statistics */
 };
@@ -127,6 +128,7 @@ static void take_tree(struct relay__tdata *from, relay_object *obj, struct relay
 {
 	k->events = relay__take_tree(from, obj, spare);
 	k->timers = relay__timers_take_tree(from, obj);
+	k->watchers = relay__watchers_take_tree(from, obj);
 	k->deletes = take_deletes(from, obj);
 	k->count = 0;
 	for (struct relay__event *ev = k->events; ev; ev = ev->next)
@@ -235,6 +237,7 @@ static int move_from_here(relay_object *obj, struct relay__tdata *from, struct r
 			relay__tdata_unref(from);
 	}
 	relay__event_drop_list(from, released);
+	relay__watchers_follow(k.watchers);
 	return 0;
 }
 
@@ -247,6 +250,7 @@ static void move_homeless(relay_object *obj, struct relay__tdata *to)
 	tree_transit(obj, true);
 	relay__grace_period(relay__tdata_current());
 	struct relay__timerdata *timers = relay__timers_take_tree(NULL, obj);
+	relay_watcher *watchers = relay__watchers_take_tree(NULL, obj);
 	int olds = 0;
 	struct relay__tdata *old;
 	if (to) {
@@ -263,6 +267,7 @@ static void move_homeless(relay_object *obj, struct relay__tdata *to)
 		old = tree_rehome(obj, NULL, &olds);
 	}
 	unref_n(old, olds);
+	relay__watchers_follow(watchers);
 }
 
 static int check_move(relay_object *obj, struct relay__tdata *from, struct relay__tdata *to)

@@ -162,6 +162,7 @@ void relay__drain(struct relay__tdata *t)
 	}
 	relay__queue_close(t);   /* late posts are dropped by their producers */
 	relay__timers_teardown(t);
+	relay__watchers_teardown(t);
 	relay__poll_close(t);
 }
 

@@ -35,7 +35,6 @@
 struct relay__snap {
 	atomic_int refs;
 	size_t n;
-	struct relay__snap *grave_next;   /* thread-local graveyard (emit cache) */
 	struct relay__conn *c[];
 };
 
@@ -72,7 +71,6 @@ static struct relay__snap *snap_alloc(size_t cap)
 	if (s) {
 		atomic_init(&s->refs, 1);   /* the signal's */
 		s->n = 0;
-		s->grave_next = NULL;
 	}
 	return s;
 }
@@ -740,13 +738,17 @@ RELAY__NOINLINE static int emit_one(struct relay__conn *c, struct relay__tdata *
  * while the signal's connections do not change. A snapshot found in the
  * cache is the signal's current one and cannot be freed (the cache holds
  * it), so the pointer comparison is safe from ABA. Snapshots evicted during
- * an emission wait in a graveyard until the outermost emission ends, as
- * the emission may be iterating them. */
+ * an emission is never evicted while an emission may iterate it: a cache
+ * miss inside a slot (or a delivering pass) whose slot is taken does not
+ * evict, it takes a reference of its own on the current snapshot and
+ * releases it when it ends ("owned"). An earlier design buried evicted
+ * snapshots in a per-thread list linked through the snapshot itself; two
+ * burials of one snapshot (two signals sharing a slot, or two threads
+ * caching one signal) corrupted it (a use-after-free the fuzzer found). */
 #define CACHE_SLOTS RELAY__CACHE_SLOTS
-#define graveyard (relay__tls.graveyard)
 
 /* Emissions and delivering passes running on this thread's stack (their
- * call frames): a snapshot an outer one iterates is buried, not freed. */
+ * call frames). */
 static int nesting(void)
 {
 	struct relay__tdata *t = relay__tls.self;
@@ -759,36 +761,11 @@ static struct relay__snap **cache_slot(const relay_signal *sig)
 	return &relay__tls.cache[((a >> 4) ^ (a >> 10)) & (CACHE_SLOTS - 1)];
 }
 
-static void bury(struct relay__snap *s)
-{
-	if (!s)
-		return;
-	if (nesting() > 0) {
-		s->grave_next = graveyard;
-		graveyard = s;
-	} else {
-		snap_release(s);
-	}
-}
-
-static void empty_graveyard(void)
-{
-	while (graveyard) {
-		struct relay__snap *s = graveyard;
-		graveyard = s->grave_next;
-		snap_release(s);
-	}
-}
-
-void relay__signal_frames_closed(void)
-{
-	if (graveyard)
-		empty_graveyard();
-}
-
-/* The current snapshot of sig, taken into the cache. */
+/* The current snapshot of sig, with a reference: taken into the cache,
+ * or - when that would evict a snapshot an emission on this thread's
+ * stack may be iterating - the caller's to release (*owned). */
 RELAY__NOINLINE static struct relay__snap *cache_fill(relay_signal *sig, relay_object *sender,
-						      struct relay__snap **slot)
+						      struct relay__snap **slot, bool *owned)
 {
 	pthread_mutex_t *l = relay__objlock(sender);
 	pthread_mutex_lock(l);
@@ -796,25 +773,39 @@ RELAY__NOINLINE static struct relay__snap *cache_fill(relay_signal *sig, relay_o
 	if (s)
 		atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
 	pthread_mutex_unlock(l);
-	if (s) {
-		bury(*slot);
-		*slot = s;
+	if (!s)
+		return NULL;
+	if (*slot && nesting() > 0) {
+		*owned = true;
+		return s;
 	}
+	struct relay__snap *old = *slot;
+	*slot = s;
+	snap_release(old);   /* nothing on this stack iterates it */
 	return s;
 }
 
-void relay__signal_thread_exit(void)
+static void cache_release(void)
 {
-	/* An idle pass may run inside a slot (a nested loop): snapshots an
-	 * outer emission iterates must wait for it in the graveyard. */
 	for (int i = 0; i < CACHE_SLOTS; i++) {
-		bury(relay__tls.cache[i]);
+		snap_release(relay__tls.cache[i]);
 		relay__tls.cache[i] = NULL;
 	}
-	if (nesting() == 0)
-		empty_graveyard();
 }
 
+/* Idle: the cache is let go, unless a pass inside a slot asks (an outer
+ * emission may iterate a cached snapshot): then it stays. */
+void relay__signal_cache_trim(void)
+{
+	if (nesting() == 0)
+		cache_release();
+}
+
+/* The thread ends: no emission on its stack will go on. */
+void relay__signal_thread_exit(void)
+{
+	cache_release();
+}
 
 int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const void *arg)
 {
@@ -832,7 +823,8 @@ int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const v
 	if (!self)
 		return -ENOMEM;
 	struct relay__snap **slot = cache_slot(sig);
-	if (*slot != s && !(s = cache_fill(sig, sender, slot)))
+	bool owned = false;
+	if (*slot != s && !(s = cache_fill(sig, sender, slot, &owned)))
 		return 0;
 
 	/* The emission's call frame (D6): its depth is the thread's nesting
@@ -849,7 +841,8 @@ int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const v
 	int first_err = 0;
 	/* relay_sender() for every direct slot of this emission; a nested
 	 * emission sets and restores its own. The snapshot stays alive and
-	 * unchanged until the outermost frame ends (graveyard). */
+	 * unchanged meanwhile: the cache (or `owned`) holds a reference that
+	 * nothing on this stack lets go. */
 	relay_object *prev = relay__set_sender(sender);
 	for (size_t i = 0, n = s->n; i < n; i++) {
 		struct relay__conn *c = s->c[i];
@@ -868,7 +861,7 @@ int relay__emit(relay_signal *sig, relay_object *sender, size_t argsize, const v
 	relay__set_sender(prev);
 	relay__tls.emission = frame.prev;
 	atomic_store_explicit(&g->ncalls, depth, memory_order_release);
-	if (depth == 0 && graveyard)
-		empty_graveyard();
+	if (RELAY__UNLIKELY(owned))
+		snap_release(s);
 	return first_err;
 }

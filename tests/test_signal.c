@@ -9,6 +9,7 @@
  * outside the object.
  */
 #include "support.h"
+#include "internal.h"   /* RELAY__CACHE_SLOTS: the emit cache test */
 
 /* Checks made in helper threads (never a cmocka assert there: it would
  * longjmp across threads); each test's teardown asserts none failed. */
@@ -2725,6 +2726,70 @@ static void test_null_arguments_einval(void **state)
 	recv_destroy(r);
 }
 
+/* ---- the emit cache under nesting ----
+ * Two signals sharing one slot of the thread's emit cache, emitted by
+ * turns inside a slot: each emission misses the cache while an outer
+ * emission runs. The cache once buried the snapshot it evicted in a list
+ * linked through the snapshot itself, so the second burial of one
+ * snapshot made a cycle and the list's release read freed memory (ASan;
+ * found by the fuzzer). Now a nested miss does not evict. */
+#define CACHE_SLOT_OF(sig) \
+	((((uintptr_t)(sig) >> 4) ^ ((uintptr_t)(sig) >> 10)) & (RELAY__CACHE_SLOTS - 1))
+
+typedef struct pinger {
+	relay_object base;
+	RELAY_SIGNAL(ping);
+	long got;
+	struct pinger *a, *b;
+} pinger;
+
+static const relay_class pinger_class = { .name = "pinger", .size = sizeof(pinger) };
+
+static void pinger_count(pinger *self)
+{
+	self->got++;
+}
+
+static void pinger_by_turns(pinger *self)
+{
+	for (int i = 0; i < 8; i++) {
+		assert_int_equal(relay_emit(self->a, ping), 0);
+		assert_int_equal(relay_emit(self->b, ping), 0);
+	}
+}
+
+static void test_D3_emit_cache_slot_shared_inside_slot(void **state)
+{
+	(void)state;
+	enum { N = 64 };
+	pinger *p[N];
+	int first = -1, second = -1;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(relay_object_new(&p[i], &pinger_class, NULL), 0);
+		for (int j = 0; j < i && first < 0; j++)
+			if (CACHE_SLOT_OF(&p[i]->ping.relay__s) == CACHE_SLOT_OF(&p[j]->ping.relay__s)) {
+				first = j;
+				second = i;
+			}
+	}
+	assert_true(first >= 0);
+	pinger *outer = p[first == 0 && second == 1 ? 2 : (first == 0 ? 1 : 0)];
+	if (outer == p[second])
+		outer = p[N - 1];
+	outer->a = p[first];
+	outer->b = p[second];
+	assert_int_equal(relay_connect(p[first], ping, p[first], pinger_count), 0);
+	assert_int_equal(relay_connect(p[second], ping, p[second], pinger_count), 0);
+	assert_int_equal(relay_connect(outer, ping, outer, pinger_by_turns), 0);
+	for (int round = 0; round < 4; round++)
+		assert_int_equal(relay_emit(outer, ping), 0);
+	assert_int_equal(p[first]->got, 32);
+	assert_int_equal(p[second]->got, 32);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(relay_object_destroy(p[i]), 0);
+	assert_int_equal(relay_release_caches(), 0);
+}
+
 int main(int argc, char **argv)
 {
 	support_set_args(argc, argv);
@@ -2804,6 +2869,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_disconnect_receiver_all_senders, check_worker_errors),
 		cmocka_unit_test_teardown(test_emit_without_connections_returns_0, check_worker_errors),
 		cmocka_unit_test_teardown(test_null_arguments_einval, check_worker_errors),
+		cmocka_unit_test_teardown(test_D3_emit_cache_slot_shared_inside_slot,
+					  check_worker_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
