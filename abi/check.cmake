@@ -1,9 +1,16 @@
-# cmake -DNM=<nm> -DLIB=<librelay.so> -DLIST=<librelay.symbols> -DHEADER=<relay.h> -P check.cmake
+# cmake -DNM=<nm> -DLIB=<librelay.so> -DLIST=<librelay.symbols> -DHEADER=<relay.h>
+#       [-DMACRO=RELAY_API] -P check.cmake
 #
-# The exported symbols of LIB, the RELAY_API declarations of HEADER and
-# the list in LIST must be the same set: a symbol exported by accident, a
-# declaration without RELAY_API (hidden, so programs fail to link) and an
-# ABI change nobody wrote down all fail, each saying which names differ.
+# The exported symbols of LIB, the MACRO (RELAY_API unless given: relay-glib
+# passes RELAY_GLIB_API) declarations of HEADER and the list in LIST must
+# be the same set: a symbol exported by accident, a declaration without the
+# macro (hidden, so programs fail to link) and an ABI change nobody wrote
+# down all fail, each saying which names differ.
+if(NOT MACRO)
+	set(MACRO RELAY_API)
+endif()
+get_filename_component(list_name "${LIST}" NAME)
+get_filename_component(header_name "${HEADER}" NAME)
 execute_process(COMMAND "${NM}" -D --defined-only "${LIB}"
 	RESULT_VARIABLE rc OUTPUT_VARIABLE nm_out ERROR_VARIABLE nm_err)
 if(NOT rc EQUAL 0)
@@ -21,7 +28,7 @@ endforeach()
 file(STRINGS "${LIST}" listed REGEX "^[A-Za-z_]")
 
 # "RELAY_API int (relay_object_destroy)(..." or "RELAY_API int relay_x(..."
-file(STRINGS "${HEADER}" decls REGEX "^RELAY_API ")
+file(STRINGS "${HEADER}" decls REGEX "^${MACRO} ")
 set(declared "")
 foreach(d IN LISTS decls)
 	string(REGEX MATCH "[ *(](relay[a-z0-9_]*)\\)?\\(" m "${d}")
@@ -40,9 +47,9 @@ function(relay_abi_diff a_name a b_name b)
 	endif()
 endfunction()
 
-relay_abi_diff("the library's exports" "${exported}" "abi/librelay.symbols" "${listed}")
-relay_abi_diff("abi/librelay.symbols" "${listed}" "the library's exports" "${exported}")
-relay_abi_diff("relay.h's RELAY_API declarations" "${declared}" "abi/librelay.symbols" "${listed}")
-relay_abi_diff("abi/librelay.symbols" "${listed}" "relay.h's RELAY_API declarations" "${declared}")
+relay_abi_diff("the library's exports" "${exported}" "${list_name}" "${listed}")
+relay_abi_diff("${list_name}" "${listed}" "the library's exports" "${exported}")
+relay_abi_diff("${header_name}'s ${MACRO} declarations" "${declared}" "${list_name}" "${listed}")
+relay_abi_diff("${list_name}" "${listed}" "${header_name}'s ${MACRO} declarations" "${declared}")
 list(LENGTH listed n)
-message(STATUS "relay: ${n} exported symbols, as abi/librelay.symbols lists")
+message(STATUS "relay: ${n} exported symbols, as ${list_name} lists")
