@@ -16,8 +16,16 @@
  *     are committed (a write may find the consumer awake again: it costs
  *     one empty pass, never a lost record).
  *
- * Run: spin -a [-DQUIT] wakeup.pml && cc -o pan pan.c && ./pan -m100000
- * (models/check runs both, and checks that two wrong variants fail.)
+ * Built with -DEMBED, the consumer is a host loop driving relay through
+ * the embedding API (src/embed.c): relay_loop_prepare arms and then looks
+ * (the same half of the pair), the host's poll on the loop fd is the
+ * sleep, and relay_loop_dispatch clears the flag and reads the eventfd
+ * before it delivers. The same claims hold (-DEMBED, alone or with
+ * -DQUIT).
+ *
+ * Run: spin -a [-DQUIT] [-DEMBED] wakeup.pml && cc -o pan pan.c && ./pan -m100000
+ * (models/check runs all four, and checks that three wrong variants
+ * fail.)
  */
 #define N 3
 
@@ -67,6 +75,32 @@ proctype quitter()
 	wake_if_sleeping()                     /* relay__loop_wake */
 }
 
+#ifdef EMBED
+active proctype consumer()
+{
+	bool busy;
+	do
+	:: atomic { sleeping = 1; announces++ }  /* relay_loop_prepare: arm, */
+	   busy = (produced != consumed || quit);  /* then look */
+	   if
+	   :: busy -> sleeping = 0             /* "ready now": no poll */
+	   :: else -> (efd > 0)                /* the host polls the loop fd */
+	   fi;
+	   sleeping = 0;                       /* relay_loop_dispatch: awake, */
+	   efd = 0;                            /* read the eventfd (fd quiet), */
+	   consumed = produced;                /* deliver what is committed */
+	   if
+#ifdef QUIT
+	   :: quit -> break                    /* the quit hook stops the host */
+#else
+	   :: consumed == 2 * N -> break
+#endif
+	   :: else -> skip
+	   fi
+	od;
+	assert(writes <= announces)
+}
+#else
 active proctype consumer()
 {
 	bool busy;
@@ -92,6 +126,7 @@ active proctype consumer()
 	od;
 	assert(writes <= announces)
 }
+#endif
 
 init
 {
