@@ -5,7 +5,7 @@
  * loop inside GLib's default GMainContext).
  *
  *	gtk_progress [N]			a window; Start counts the primes below N
- *						(default 20000000, a few seconds)
+ *						(default 30000000, about 4 s)
  *	gtk_progress --selftest DIR [N]	the same window driven by itself:
  *						screenshots in DIR, exit 0 or 1
  *
@@ -69,7 +69,7 @@
 #include "relay.h"
 #include "relay_glib.h"
 
-#define DEFAULT_LIMIT 20000000u
+#define DEFAULT_LIMIT 30000000u
 #define DEFAULT_FLOOD 1000000u
 
 /* Numbers tested per chunk (as examples/progress.c): a few ms of work, so
@@ -558,6 +558,7 @@ struct selftest {
 	const char *dir;
 	uint32_t limit;
 	uint32_t flood_emits;
+	int priority;                 /* relay-glib's */
 	int phase;
 	int failures;
 	bool cancel_sent, close_sent;
@@ -573,6 +574,8 @@ struct selftest {
 	/* the flood */
 	guint tick_id;
 	uint64_t ticks, delivered;
+	uint64_t max_backlog;         /* events queued to the main thread, at a tick */
+	uint64_t backlog_ticks;       /* ticks with events waiting */
 	gint64 t0;
 	guint watchdog;
 };
@@ -746,9 +749,22 @@ static gboolean selftest_on_tick(GtkWidget *widget, GdkFrameClock *clock, gpoint
 {
 	struct ui *ui = data;
 
+	struct selftest *t = ui->test;
+	relay_loop_stats st;
+
 	(void)widget;
 	(void)clock;
-	ui->test->ticks++;
+	t->ticks++;
+	/* What the main thread has not run yet: a frame drawn while the
+	 * flood is queued shows GTK is not starved. */
+	if (relay_thread_stats(relay_thread_main(), &st) == 0) {
+		uint64_t backlog = st.posted - st.delivered - st.dropped - st.moved;
+
+		if (backlog > t->max_backlog)
+			t->max_backlog = backlog;
+		if (backlog > 0)
+			t->backlog_ticks++;
+	}
 	return G_SOURCE_CONTINUE;
 }
 
@@ -815,8 +831,10 @@ static void selftest_on_job_done(struct ui *ui)
 		gtk_widget_remove_tick_callback(ui->bar, t->tick_id);
 		t->tick_id = 0;
 		selftest_say("FLOOD emits=%" PRIu32 " delivered=%" PRIu64 " seconds=%.3f "
-			     "ticks=%" PRIu64 " ticks_per_s=%.1f count=%" PRIu64,
-			     t->flood_emits, t->delivered, s, t->ticks, rate, r->count);
+			     "ticks=%" PRIu64 " ticks_per_s=%.1f max_backlog=%" PRIu64
+			     " backlog_ticks=%" PRIu64 " priority=%d count=%" PRIu64,
+			     t->flood_emits, t->delivered, s, t->ticks, rate, t->max_backlog,
+			     t->backlog_ticks, t->priority, r->count);
 		/* one event per odd number tested, plus one per percent */
 		if (r->interrupted || t->delivered < t->flood_emits)
 			selftest_fail(ui, "flood: %" PRIu64 " of %" PRIu32 " events delivered",
@@ -847,8 +865,7 @@ static void selftest_start_phase(struct ui *ui, int phase)
 		/* one emit per odd number below the limit */
 		ui->next.limit = t->flood_emits * 2u;
 		ui->next.flood = true;
-		t->ticks = 0;
-		t->delivered = 0;
+		t->ticks = t->delivered = t->max_backlog = t->backlog_ticks = 0;
 		t->tick_id = gtk_widget_add_tick_callback(ui->bar, selftest_on_tick, ui, NULL);
 		t->t0 = g_get_monotonic_time();
 		break;
@@ -923,11 +940,13 @@ static void selftest_fini(struct ui *ui)
 static int usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s [--selftest DIR] [--flood EMITS] [N]\n"
+		"usage: %s [--selftest DIR] [--flood EMITS] [--priority P] [N]\n"
 		"  a window that counts the primes below N in a relay_thread (default %u)\n"
 		"  --selftest DIR  drive the window, save screenshots in DIR, exit 0 or 1\n"
-		"  --flood EMITS   the self-test's flood: EMITS progress events (default %u)\n",
-		prog, DEFAULT_LIMIT, DEFAULT_FLOOD);
+		"  --flood EMITS   the self-test's flood: EMITS progress events (default %u)\n"
+		"  --priority P    relay-glib's GLib priority (default %d, RELAY_GLIB_PRIORITY;\n"
+		"                  GTK paints at 120: try 0 with the self-test's flood)\n",
+		prog, DEFAULT_LIMIT, DEFAULT_FLOOD, RELAY_GLIB_PRIORITY);
 	return 2;
 }
 
@@ -951,6 +970,7 @@ static bool parse_u32(const char *s, uint32_t *out)
 int main(int argc, char **argv)
 {
 	uint32_t limit = DEFAULT_LIMIT, flood = DEFAULT_FLOOD;
+	int priority = RELAY_GLIB_PRIORITY;
 	const char *test_dir = NULL;
 	struct selftest test;
 	struct ui *ui = NULL;
@@ -964,6 +984,13 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--flood") == 0 && i + 1 < argc) {
 			if (!parse_u32(argv[++i], &flood) || flood == 0 || flood > UINT32_MAX / 2)
 				return usage(argv[0]);
+		} else if (strcmp(argv[i], "--priority") == 0 && i + 1 < argc) {
+			char *end;
+			long p = strtol(argv[++i], &end, 10);
+
+			if (*argv[i] == '\0' || *end != '\0' || p < -1000 || p > 1000)
+				return usage(argv[0]);
+			priority = (int)p;
 		} else if (!parse_u32(argv[i], &limit))
 			return usage(argv[0]);
 	}
@@ -981,7 +1008,7 @@ int main(int argc, char **argv)
 	/* relay's main loop runs inside GLib's: relay_main_quit ends `loop`. */
 	loop = g_main_loop_new(NULL, FALSE);
 	relay_glib_hooks hooks = { .loop = loop };
-	if (failed(relay_glib_attach(NULL, RELAY_GLIB_PRIORITY, &hooks), "relay_glib_attach")) {
+	if (failed(relay_glib_attach(NULL, priority, &hooks), "relay_glib_attach")) {
 		g_main_loop_unref(loop);
 		g_object_unref(css);
 		return 1;
@@ -1003,6 +1030,7 @@ int main(int argc, char **argv)
 		test.dir = test_dir;
 		test.limit = limit;
 		test.flood_emits = flood;
+		test.priority = priority;
 		selftest_init(ui, &test);
 	}
 
