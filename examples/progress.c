@@ -364,7 +364,7 @@ static int ui_create(uint32_t limit, struct ui **out)
 	ui->shown = -1;
 	*out = ui;
 
-	rc = relay_timer_create(&ui->base, &ui->sigint_poll);
+	rc = relay_timer_create(ui, &ui->sigint_poll);
 	if (failed(rc, "relay_timer_create"))
 		return rc;
 	rc = relay_connect(ui->sigint_poll, timeout, ui, ui_poll_sigint);
@@ -402,7 +402,7 @@ static int connect_worker(struct ui *ui, relay_thread *thread, struct prime_work
 		return rc;
 	/* thread.finished.connect(worker.deleteLater): direct, in the
 	 * worker thread as it ends; relay runs it before the thread is gone. */
-	rc = relay_connect(thread, finished, &w->base, relay_slot_delete_later);
+	rc = relay_connect(thread, finished, w, relay_slot_delete_later);
 	if (failed(rc, "connect thread finished to delete_later"))
 		return rc;
 	/* thread.finished.connect(app.quit): queued to main */
@@ -429,11 +429,11 @@ static int start_worker(struct ui *ui, uint32_t limit, relay_thread **thread)
 
 	rc = connect_worker(ui, *thread, w);
 	if (rc == 0) {
-		rc = relay_object_move_to_thread(&w->base, *thread);
+		rc = relay_object_move_to_thread(w, *thread);
 		failed(rc, "relay_object_move_to_thread");
 	}
 	if (rc < 0) {
-		failed(relay_object_destroy(&w->base), "relay_object_destroy(worker)");
+		failed(relay_object_destroy(w), "relay_object_destroy(worker)");
 		return rc;
 	}
 	/* From here only the worker's thread may destroy it: normally
@@ -442,7 +442,7 @@ static int start_worker(struct ui *ui, uint32_t limit, relay_thread **thread)
 	 * never-started thread when its handle is destroyed (in main). */
 	rc = relay_thread_start(*thread);
 	if (failed(rc, "relay_thread_start"))
-		failed(relay_object_delete_later(&w->base), "relay_object_delete_later");
+		failed(relay_object_delete_later(w), "relay_object_delete_later");
 	return rc;
 }
 
@@ -484,7 +484,7 @@ int main(int argc, char **argv)
 		    failed(relay_thread_destroy(thread), "relay_thread_destroy"))
 			status = 1;
 	}
-	if (ui && failed(relay_object_destroy(&ui->base), "relay_object_destroy(ui)"))
+	if (ui && failed(relay_object_destroy(ui), "relay_object_destroy(ui)"))
 		status = 1;
 	return status;
 }

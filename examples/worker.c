@@ -151,7 +151,7 @@ static int setup(struct app *app, relay_thread **thread, struct worker **worker)
 	say("worker created: it lives in the thread that made it, this one");
 
 	/* worker.moveToThread(thread) */
-	rc = relay_object_move_to_thread(&(*worker)->base, *thread);
+	rc = relay_object_move_to_thread(*worker, *thread);
 	if (failed(rc, "relay_object_move_to_thread"))
 		return rc;
 	say("worker moved to thread 'worker': its slots will run there");
@@ -171,7 +171,7 @@ static int setup(struct app *app, relay_thread **thread, struct worker **worker)
 	/* Not in the seed - worker.complete.connect(worker.deleteLater):
 	 * the worker is destroyed by its own thread's loop, on the pass after
 	 * complete, because only its thread may destroy it. */
-	rc = relay_connect(*worker, complete, &(*worker)->base, relay_slot_delete_later);
+	rc = relay_connect(*worker, complete, *worker, relay_slot_delete_later);
 	if (failed(rc, "connect complete to delete_later"))
 		return rc;
 
@@ -192,10 +192,10 @@ static int discard_worker(struct worker *worker)
 {
 	int rc;
 
-	if (relay_object_thread(&worker->base) == relay_thread_current())
-		rc = relay_object_destroy(&worker->base);
+	if (relay_object_thread(worker) == relay_thread_current())
+		rc = relay_object_destroy(worker);
 	else
-		rc = relay_object_delete_later(&worker->base);
+		rc = relay_object_delete_later(worker);
 	return failed(rc, "discard worker") ? 1 : 0;
 }
 
@@ -247,7 +247,7 @@ int main(void)
 	}
 	if (teardown(thread, worker, started) != 0)
 		status = 1;
-	if (failed(relay_object_destroy(&app->base), "relay_object_destroy(app)"))
+	if (failed(relay_object_destroy(app), "relay_object_destroy(app)"))
 		status = 1;
 	return status;
 }

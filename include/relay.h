@@ -488,8 +488,7 @@ RELAY_API int relay__signal_set_ops(relay_signal *sig, relay_object *sender,
  * (RELAY_EDEADLOCK, RELAY_ENOTRUNNING, RELAY_ENOTDELIVERED), or -ENOMEM
  * when a queued copy could not be made (that connection is skipped and
  * counted as dropped). An emit with no connection costs a load and a
- * branch. */
-/* Inline: an unconnected signal costs the caller a load and a branch. */
+ * branch (the check is inline). */
 static inline int relay__emit_fast(relay_signal *sig, relay_object *sender, size_t argsize,
 				   const void *arg)
 {
