@@ -18,9 +18,13 @@
  *   - relay timers and single shots fire (the source gives GLib the time
  *     to the next one as its poll timeout, so an idle loop sleeps);
  *   - other threads' blocking calls (RELAY_BLOCKING, relay_invoke_blocking)
- *     into the thread are served; after relay_glib_detach they are refused
- *     with RELAY_ENOTRUNNING (those waiting are released), never left hanging;
+ *     into the thread are served; after relay_glib_detach none is left
+ *     hanging: new ones are refused with RELAY_ENOTRUNNING, and those
+ *     already waiting are released without running (relay 0.1 returns
+ *     RELAY_ENOTDELIVERED to them);
  *   - relay_main_quit / relay_main_exit reach the host loop (see the hooks).
+ * Blocking calls FROM this thread (relay_invoke_blocking to a worker) do
+ * not run GLib while they wait, as in Qt: the window freezes meanwhile.
  *
  * A GTK 4 program (the main thread):
  *
@@ -92,9 +96,9 @@ extern "C" {
  * so input and painting go on during a long backlog. */
 #define RELAY_GLIB_BUDGET_MS 8
 
-/* What relay_main_quit / relay_main_exit (and relay_loop_quit /
- * relay_loop_exit called with no relay loop running) do to the host.
- * Every member may be NULL.
+/* What relay_main_quit / relay_main_exit from any thread (and
+ * relay_loop_quit / relay_loop_exit called in a slot with no relay loop
+ * running) do to the host. Every member may be NULL.
  *   quit(user, code): called first, in the attached thread, from the
  *     source's dispatch; code is the exit code (0 for a quit). Typically
  *     g_application_quit(user), or store the code and quit your loop.
@@ -105,7 +109,12 @@ extern "C" {
  *
  * g_main_loop_quit ends only the loop it is given: when a quit comes
  * while a nested g_main_loop_run (a modal dialog) runs inside a slot, the
- * nested loop goes on until it ends by itself, then `loop` returns. */
+ * nested loop goes on until it ends by itself, then `loop` returns.
+ * Two cases do not reach the hooks (relay 0.1, glib/README.md): a quit
+ * taken by a relay loop running nested in a slot (relay_loop_run), which
+ * returns and keeps it; and relay_loop_quit called outside a slot (in a
+ * GLib callback), which waits for the next relay event - use
+ * relay_main_quit, or quit your loop yourself, there. */
 typedef struct relay_glib_hooks {
 	void (*quit)(void *user, int code);
 	void *user;
@@ -141,9 +150,12 @@ RELAY_GLIB_API int relay_glib_attach(GMainContext *ctx, int priority,
 
 /* Undo relay_glib_attach in the calling thread: the source is destroyed
  * (GLib no longer polls relay), relay_loop_detach is called (other
- * threads' blocking calls into this thread are released and refused with
- * RELAY_ENOTRUNNING), the references to the context and the hooks' loop
- * are dropped. Events posted to the thread stay queued, in order, for a
+ * threads' blocking calls into this thread are released, see above, and
+ * refused with RELAY_ENOTRUNNING from then on), the references to the
+ * context and the hooks' loop are dropped. Call it before the thread
+ * ends, and after relay_main_shutdown: a relay loop pass run in this
+ * thread after the detach (relay_process_events, relay_main_shutdown)
+ * makes relay count on the thread to serve blocking calls again. Events posted to the thread stay queued, in order, for a
  * later attach or relay loop pass (relay_main_shutdown runs them).
  * May be called from a slot or any GLib callback running in the attached
  * thread, also during the source's own dispatch (what that dispatch has
