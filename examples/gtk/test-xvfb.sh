@@ -16,7 +16,8 @@
 #       waits for a line on stdin. We take a shot of the whole X screen
 #       (import -window root), then answer.
 #   FLOOD ... ticks_per_s=R   frames drawn per second while the worker
-#       flooded the main thread with 10^6 progress events.
+#       flooded the main thread with 10^6 progress events (at least one of
+#       them must have found events waiting, or there was no flood).
 #   PASS / FAIL: ...          the app's own verdict (and its exit code).
 # Every shot is checked by its pixels: the bar is red (#FF0000) up to the
 # progress and blue (#0000FF) after it, so red / (red + blue) must be the
@@ -177,8 +178,13 @@ rate=$(sed -n 's/.* ticks_per_s=\([0-9.]*\).*/\1/p' <<<"$flood_line")
 events=$(sed -n 's/.* delivered=\([0-9]*\).*/\1/p' <<<"$flood_line")
 secs=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<<"$flood_line")
 ticks=$(sed -n 's/.* ticks=\([0-9]*\).*/\1/p' <<<"$flood_line")
+busy_ticks=$(sed -n 's/.* backlog_ticks=\([0-9]*\).*/\1/p' <<<"$flood_line")
+busy_rate=$(sed -n 's/.* backlog_ticks_per_s=\([0-9.]*\).*/\1/p' <<<"$flood_line")
+max_backlog=$(sed -n 's/.* max_backlog=\([0-9]*\).*/\1/p' <<<"$flood_line")
 awk -v r="$rate" -v m="$min_tick_rate" 'BEGIN { exit !(r >= m) }' ||
 	fail "under the flood GTK drew $rate frames/s (< $min_tick_rate): $flood_line"
+[ "${busy_ticks:-0}" -gt 0 ] ||
+	fail "no frame found events waiting: the flood did not flood, nothing was measured: $flood_line"
 
 vg=
 [ $use_valgrind = 1 ] && vg=" under valgrind (no errors, no definite leaks)"
@@ -186,5 +192,6 @@ echo "test-xvfb: PASS$vg in $((SECONDS - start_s)) s (shots in $out)"
 for s in "${summary[@]}"; do
 	echo "  $s"
 done
-echo "  flood:  $events progress events in $secs s, $ticks frame ticks = $rate ticks/s (>= $min_tick_rate)"
+echo "  flood:  $events progress events in $secs s: $rate frame ticks/s (>= $min_tick_rate);" \
+	"$busy_ticks of the $ticks ticks with events waiting ($busy_rate/s), up to $max_backlog waiting"
 echo "  close:  window closed at ${close_at:-?}%, worker interrupted, clean exit"
