@@ -11,7 +11,9 @@
  */
 #include "support.h"
 
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include "relay_glib.h"
 
@@ -367,7 +369,7 @@ static void test_G3_blocking_calls_into_main_no_lost_wakeup(void **state)
 	(void)state;
 	sink *s = sink_new();
 	s->quit = g_loop;
-	enum { CALLERS = 3 };
+	enum { CALLERS = 4 };
 	int per = (int)support_param("GLIB_CALLS", 4000) / CALLERS;
 	s->served_target = (long)per * CALLERS;
 	assert_int_equal(relay_glib_attach(NULL, RELAY_GLIB_PRIORITY, NULL), 0);
@@ -1047,6 +1049,107 @@ static void test_G12_main_shutdown_while_attached(void **state)
 	sink_destroy(s);
 }
 
+/* ---- G13: a relay_watcher under GLib ---- */
+
+typedef struct reader {
+	relay_object base;
+	relay_watcher *w;
+	long bytes, target;
+	int activations;
+	bool eof, off_thread;
+} reader;
+
+static const relay_class reader_class = { .name = "reader", .size = sizeof(reader) };
+
+static void reader_on_ready(reader *r, const int *fd)
+{
+	r->activations++;
+	if (!relay_is_main_thread())
+		r->off_thread = true;
+	char buf[256];
+	for (;;) {
+		ssize_t n = read(*fd, buf, sizeof buf);
+		if (n > 0) {
+			r->bytes += n;
+			continue;
+		}
+		if (n == 0) {   /* end of file: stop watching, or it fires every pass */
+			r->eof = true;
+			assert_int_equal(relay_watcher_set_enabled(r->w, false), 0);
+			g_main_loop_quit(g_loop);
+		}
+		break;           /* EAGAIN: drained */
+	}
+	if (r->target && r->bytes >= r->target) {
+		r->target = 0;
+		g_main_loop_quit(g_loop);
+	}
+}
+
+typedef struct writer {
+	int fd, n;
+} writer;
+
+static void *write_slowly(void *arg)
+{
+	writer *wr = arg;
+	for (int i = 0; i < wr->n; i++) {
+		WCHECK(write(wr->fd, "x", 1) == 1);
+		if (i % 8 == 0)
+			sleep_us(100);   /* jitter: the loop sleeps between bytes */
+	}
+	return NULL;
+}
+
+/* Dispatches of relay's source over ms of GLib with nothing to do. */
+static uint64_t idle_dispatches(int ms)
+{
+	relay_loop_stats before, after;
+	assert_int_equal(relay_thread_stats(relay_thread_main(), &before), 0);
+	g_timeout_add_full(G_PRIORITY_HIGH, (guint)ms, window_end, NULL, NULL);
+	g_main_loop_run(g_loop);
+	assert_int_equal(relay_thread_stats(relay_thread_main(), &after), 0);
+	return after.passes - before.passes;
+}
+
+static void test_G13_watcher_fires_under_glib_and_goes_quiet(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	reader *r = NULL;
+	assert_int_equal(relay_object_new(&r, &reader_class, NULL), 0);
+	assert_int_equal(relay_watcher_create(p[0], RELAY_WATCH_READ, r, &r->w), 0);
+	assert_int_equal(relay_connect(r->w, activated, r, reader_on_ready), 0);
+	assert_int_equal(relay_glib_attach(NULL, RELAY_GLIB_PRIORITY, NULL), 0);
+
+	writer wr = { p[1], 2000 };
+	r->target = wr.n;
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, write_slowly, &wr), 0);
+	assert_true(run_loop(SUPPORT_TIMEOUT_MS));   /* the watcher's fd woke GLib */
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(r->bytes, wr.n);
+	assert_false(r->off_thread);
+
+	/* Drained, still enabled: GLib sleeps (a readable fd would spin). */
+	uint64_t quiet = idle_dispatches(300);
+	/* End of file: the slot disables the watcher; then quiet again. */
+	assert_int_equal(close(p[1]), 0);
+	assert_true(run_loop(SUPPORT_TIMEOUT_MS));
+	assert_true(r->eof);
+	uint64_t after_eof = idle_dispatches(300);
+	printf("  G13: %ld bytes in %d activations; idle dispatches: %llu drained, %llu after "
+	       "EOF and disable\n", r->bytes, r->activations, (unsigned long long)quiet,
+	       (unsigned long long)after_eof);
+	assert_true(quiet <= 2);
+	assert_true(after_eof <= 2);
+
+	assert_int_equal(relay_glib_detach(), 0);
+	assert_int_equal(relay_object_destroy(r), 0);   /* its watcher with it */
+	assert_int_equal(close(p[0]), 0);
+}
+
 /* A failed test leaves nothing attached for the next one. */
 static int teardown(void **state)
 {
@@ -1089,6 +1192,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_G11_thread_of_yours_with_its_own_context,
 					  teardown),
 		cmocka_unit_test_teardown(test_G12_main_shutdown_while_attached,
+					  teardown),
+		cmocka_unit_test_teardown(test_G13_watcher_fires_under_glib_and_goes_quiet,
 					  teardown),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
