@@ -362,14 +362,26 @@ static void write_histogram(const struct bench_lat *l, const char *path)
 		bench_fail("%s: %s", path, strerror(errno));
 }
 
+void bench_lat_sort(struct bench_lat *l, const struct bench_args *a)
+{
+	if (l->n == 0)
+		bench_fail("no latency samples");
+	qsort(l->ns, (size_t)l->n, sizeof *l->ns, cmp_u64);
+	if (a->histogram)
+		write_histogram(l, a->histogram);
+}
+
+double bench_lat_us(const struct bench_lat *l, double pct)
+{
+	return percentile_us(l, pct);
+}
+
 void bench_lat_report(struct bench_lat *l, const struct bench_args *a,
 		      const char *case_id, const char *lib, const char *variant)
 {
 	if (l->n == 0)
 		bench_fail("%s: no latency samples", lib);
-	qsort(l->ns, (size_t)l->n, sizeof *l->ns, cmp_u64);
-	if (a->histogram)
-		write_histogram(l, a->histogram);
+	bench_lat_sort(l, a);
 	bench_result(case_id, lib, percentile_us(l, 50), "us",
 		     "variant=%s pin=%s metric=median count=%ld", variant, a->pin, l->n);
 	bench_result(case_id, lib, percentile_us(l, 99), "us",

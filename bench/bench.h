@@ -132,6 +132,12 @@ void bench_lat_add(struct bench_lat *l, uint64_t ns);
 void bench_lat_report(struct bench_lat *l, const struct bench_args *a,
 		      const char *case_id, const char *lib, const char *variant);
 
+/* What bench_lat_report does, for a program that prints its own keys
+ * (case G): sorts the samples and writes --histogram if asked; then
+ * bench_lat_us gives a percentile (nearest rank) in µs. */
+void bench_lat_sort(struct bench_lat *l, const struct bench_args *a);
+double bench_lat_us(const struct bench_lat *l, double pct);
+
 /* Times once(ctx) --count times after 10 untimed warm-ups and reports
  * the distribution as bench_lat_report does. once returns ns. */
 void bench_repeat(const struct bench_args *a, const char *case_id, const char *lib,

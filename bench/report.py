@@ -25,12 +25,12 @@ import statistics
 import subprocess
 import sys
 
-ID_KEYS = ("case", "lib", "variant", "producers", "slots", "pin", "metric")
+ID_KEYS = ("case", "lib", "variant", "producers", "slots", "pin", "priority", "metric")
 PARAM_KEYS = ("producers", "slots", "pin", "metric")
 LIB_ORDER = ("relay", "qt-glib", "qt-unix", "qt", "glib", "uv", "raw")
 # relay's variant that the peers are compared with, per case.
 PRIMARY = {"A": "queued", "B": "signal", "C": "emit", "D": "loop", "E": "thread"}
-HIGHER_IS_BETTER = {"Mcalls/s"}
+HIGHER_IS_BETTER = {"Mcalls/s", "ticks/s"}
 
 CASE_TITLES = {
     "A": "A. One-way throughput: 2,000,000 calls carrying an int64 to another thread's loop",
@@ -39,7 +39,20 @@ CASE_TITLES = {
     "D": "D. Idle loop thread for 2 s",
     "E": "E. Thread start until the started notification runs in the starting thread's loop",
     "F": "F. Memory and locks (relay only)",
+    "G": "G. relay embedded in a GMainLoop: a worker thread sends to the main thread, "
+         "whose loop is GLib's",
 }
+# Case G's rows, in table order: metric -> what it is.
+G_METRICS = (
+    ("throughput", "throughput: 2,000,000 calls carrying an int64, one way"),
+    ("roundtrip-median", "round trip: 100,000 blocking calls, median"),
+    ("roundtrip-p99", "round trip: 100,000 blocking calls, p99"),
+    ("ticks", "60 Hz timeout at priority 120 under a flood of 10^6 calls (2 µs each)"),
+    ("flood-ms", "the flood: from its start until the main thread handled all of it"),
+    ("max-gap", "the flood: longest gap between two ticks"),
+)
+# relay-glib's default priority (RELAY_GLIB_PRIORITY): relay's reference row.
+G_RELAY_PRIORITY = "200"
 PIN_NAMES = {"diff": "different cores", "same": "one core (pinned)", "none": "unpinned"}
 
 
@@ -206,10 +219,32 @@ def case_table(summary, case, field="median", lo="min", hi="max", unit=None,
     return lines
 
 
+def g_table(summary):
+    """Case G: one row per metric and library; relay at relay-glib's
+    default priority is the reference of each metric."""
+    rows = find(summary, case="G")
+    if not rows:
+        return []
+    lines = ["| measurement | library | variant | source priority | median | unit | min–max "
+             "| relay/peer |", "|---|---|---|---:|---:|---|---|---:|"]
+    for metric, text in G_METRICS:
+        mrows = sorted((r for r in rows if r.get("metric") == metric),
+                       key=lambda r: (lib_rank(r["lib"]), r["first"]))
+        ref = next((r for r in mrows if r["lib"] == "relay"
+                    and r.get("priority") == G_RELAY_PRIORITY), None)
+        for r in mrows:
+            better = "higher" if r["unit"] in HIGHER_IS_BETTER else "lower"
+            cell = "ref" if r is ref else fmt_ratio(ratio(ref and ref["median"], r["median"]))
+            lines.append(f"| {text} ({better} is better) | {r['lib']} | {r.get('variant', '')} | "
+                         f"{r.get('priority', '')} | {fmt(r['median'])} | {unit_text(r['unit'])} "
+                         f"| {fmt(r['min'])}–{fmt(r['max'])} | {cell} |")
+    return lines
+
+
 def all_tables(summary):
     out = []
-    for case in "ABCDEF":
-        lines = case_table(summary, case)
+    for case in "ABCDEFG":
+        lines = g_table(summary) if case == "G" else case_table(summary, case)
         if not lines:
             continue
         out += [f"### {CASE_TITLES[case]}", ""] + lines + [""]
@@ -287,6 +322,22 @@ def targets(summary):
     locks = m(case="F", variant="direct", metric="locks-per-emit")
     check("F: no lock taken by an emit with only direct connections (locks/emit)",
           fmt(locks), None, None if locks is None else locks == 0)
+    g = lambda lib, metric, priority=None: m(case="G", lib=lib, metric=metric, **(
+        {"priority": priority} if priority else {}))
+    relay_g = g("relay", "throughput", G_RELAY_PRIORITY)
+    vs("G: throughput >= 10x Qt with its GLib dispatcher (Mcalls/s)", relay_g,
+       g("qt-glib", "throughput"), 10, True, "Qt GLib")
+    vs("G: throughput >= 5x g_main_context_invoke (Mcalls/s)", relay_g,
+       g("glib", "throughput"), 5, True, "GLib")
+    ticks = g("relay", "ticks", G_RELAY_PRIORITY)
+    if ticks is not None:
+        others = "; ".join(f"{name} {fmt(v)}" for name, v in (
+            ("relay at priority 0", g("relay", "ticks", "0")),
+            ("Qt GLib", g("qt-glib", "ticks")), ("GLib", g("glib", "ticks")))
+            if v is not None)
+        check("G: a 60 Hz timeout at 120 keeps >= 90% of its ticks (>= 54/s) under the "
+              "flood, relay at 200 (ticks/s)", f"relay {fmt(ticks)}" +
+              (f" ({others})" if others else ""), round(ticks / 60, 3), ticks >= 54)
     return out
 
 
