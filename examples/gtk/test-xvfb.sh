@@ -107,7 +107,7 @@ wrap=() app_args=()
 if [ $use_valgrind = 1 ]; then
 	# GL off: Mesa's loader adds reports of its own; cairo draws anyway.
 	wrap=(env GDK_DEBUG=gl-disable G_SLICE=always-malloc
-	      valgrind --quiet --leak-check=full --errors-for-leak-kinds=definite
+	      valgrind --quiet --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite
 	      --suppressions="$PWD/examples/gtk/valgrind.supp" --error-exitcode=99
 	      --num-callers=30 --log-file="$out/valgrind.log")
 	app_args=(--flood 20000 2000000)
