@@ -790,8 +790,10 @@ RELAY_API int relay_watcher_fd(const relay_watcher *w);   /* -EINVAL for NULL */
  * (relay_loop_run, relay_invoke_blocking's replies) works as ever; the
  * host's own events wait meanwhile, as in any nested loop. While attached
  * the thread serves blocking calls; after relay_loop_detach they are
- * refused with RELAY_ENOTRUNNING (those waiting are released), never left
- * hanging. The embedded loop does not spin before the host sleeps, so a
+ * refused with RELAY_ENOTRUNNING (those already waiting are released with
+ * RELAY_ENOTDELIVERED, as when a thread finishes), never left hanging.
+ * A thread quit (relay_main_quit) ends relay loops running inside slots,
+ * then reaches the host (relay_host.quit). The embedded loop does not spin before the host sleeps, so a
  * wake-up across cores costs the kernel's price.
  * ====================================================================== */
 
@@ -819,8 +821,10 @@ typedef struct relay_host {
  * relay_thread (-EINVAL). Returns 0, -EEXIST if attached already,
  * -ENOMEM or a negative errno (the waker thread). */
 RELAY_API int relay_loop_attach(const relay_host *host);
-/* Undo relay_loop_attach: the waker stops, blocking callers are released
- * with RELAY_ENOTRUNNING. Events stay queued for a later loop or attach.
+/* Undo relay_loop_attach: the waker stops, waiting blocking callers are
+ * released (RELAY_ENOTDELIVERED) and later ones refused
+ * (RELAY_ENOTRUNNING) - until a relay loop pass runs on this thread again,
+ * which makes it serve them once more. Events stay queued for a later loop or attach.
  * The calling thread; -EINVAL if not attached. May be called from a slot
  * during relay_loop_dispatch. */
 RELAY_API int relay_loop_detach(void);

@@ -463,7 +463,10 @@ int relay__loop_pass(struct relay__tdata *self, int timeout_ms)
 
 bool relay__loop_has_work(struct relay__tdata *self, uint64_t now)
 {
-	return self->batch || quit_requested(self) || relay__queue_pending(self) ||
+	/* quit_next: relay_loop_quit with no relay loop running, here a quit
+	 * for the host (set by this thread: nothing to arm for it). */
+	return self->batch || quit_requested(self) || self->quit_next ||
+	       relay__queue_pending(self) ||
 	       relay__watchers_ready(self) || relay__timers_timeout(self, now) == 0 ||
 	       deletes_due(self);
 }
@@ -519,8 +522,10 @@ int relay__loop_run(struct relay__tdata *self)
 		if (x & RELAY__EXIT_PENDING) {
 			code = (int)(uint32_t)x;
 			/* The outermost loop takes the thread's quit (unless a new
-			 * one came meanwhile: that one is kept for the next run). */
-			if (depth == 1)
+			 * one came meanwhile: that one is kept for the next run).
+			 * Under a host loop (embed.c) the host is outermost: the
+			 * quit stays for relay_loop_dispatch to pass on. */
+			if (depth == 1 && !self->embed)
 				atomic_compare_exchange_strong(&self->exit_req, &x, 0);
 			break;
 		}
@@ -607,6 +612,7 @@ int relay_release_caches(void)
 		return -ENOMEM;
 	relay__signal_cache_trim();
 	relay__producer_trim(&self->prod);
+	relay__queue_reap(self);
 	relay__queue_trim(self);
 	return 0;
 }

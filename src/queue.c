@@ -675,6 +675,13 @@ static void reap(struct relay__tdata *t)
 	}
 }
 
+void relay__queue_reap(struct relay__tdata *t)
+{
+	splice_new(&t->q);
+	if (t->delivering == 0)
+		reap(t);
+}
+
 void relay__queue_snapshot(struct relay__tdata *t)
 {
 	relay__queue *q = &t->q;

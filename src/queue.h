@@ -249,6 +249,9 @@ void relay__queue_clear_wake(relay__queue *q);
  * its producer lets go too. Closes the eventfd once no producer can be
  * writing it. */
 void relay__queue_close(struct relay__tdata *t);
+/* Consumer: frees the rings whose producer left and that are drained (a
+ * thread's own, after joining a thread; relay_release_caches). */
+void relay__queue_reap(struct relay__tdata *t);
 /* Idle: frees the spare chunks kept for a steady flow. */
 void relay__queue_trim(struct relay__tdata *t);
 /* Records posted through rings to t so far (for statistics). Any thread. */

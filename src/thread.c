@@ -372,6 +372,11 @@ static void thread_finalize(relay_object *obj)
 	if (t->joinable) {
 		pthread_join(t->pthread, NULL);
 		t->joinable = false;
+		/* Its rings to this thread are closed now: let them go, so that
+		 * a program ending here does not keep them. */
+		struct relay__tdata *self = relay__tls.self;
+		if (self)
+			relay__queue_reap(self);
 	}
 	pthread_mutex_lock(&all_lock);
 	for (struct relay__tdata **pp = &all_threads; *pp; pp = &(*pp)->next_all) {

@@ -243,6 +243,7 @@ static void test_E6_detach_refuses_and_releases_blocking_calls(void **state)
 	assert_int_equal(relay_loop_detach(), 0);
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_int_equal(atomic_load(&c.errors), 1);
+	assert_int_equal(atomic_load(&c.last_rc), RELAY_ENOTDELIVERED);
 	assert_int_equal(atomic_load(&c.done), 0);
 	/* And refused afterwards. */
 	atomic_store(&c.errors, 0);
@@ -281,6 +282,66 @@ static void test_E7_main_quit_reaches_host_hook(void **state)
 	/* Taken: it does not end a later relay loop. */
 	assert_int_equal(relay_loop_detach(), 0);
 	assert_int_equal(relay_loop_run_once(0), 0);
+}
+
+/* relay_loop_quit from the host's own code (a button, a host timer), with
+ * no relay loop running: prepare reports it, dispatch passes it on. */
+static void test_E7_loop_quit_from_host_callback_reported(void **state)
+{
+	(void)state;
+	static host h;
+	memset(&h, 0, sizeof h);
+	relay_host hooks = { .quit = host_quit, .user = &h };
+	assert_int_equal(relay_loop_attach(&hooks), 0);
+	assert_true(relay_loop_dispatch(0) >= 0);
+	assert_int_equal(relay_loop_exit(3), 0);
+	int timeout = -1;
+	assert_int_equal(relay_loop_prepare(&timeout), 1);
+	assert_int_equal(timeout, 0);
+	assert_true(relay_loop_dispatch(8) >= 0);
+	assert_int_equal(atomic_load(&h.quits), 1);
+	assert_int_equal(atomic_load(&h.quit_code), 3);
+	assert_int_equal(relay_loop_prepare(&timeout), 0);
+	assert_int_equal(relay_loop_detach(), 0);
+}
+
+/* A thread quit that arrives while a slot runs a relay loop ends that
+ * loop and then still reaches the host. */
+static host nested_host;
+
+static void run_nested(support_app *self)
+{
+	(void)self;
+	int rc = relay_loop_run();
+	assert_int_equal(rc, 5);
+}
+
+static void *exit_later(void *arg)
+{
+	(void)arg;
+	sleep_us(20000);
+	assert_int_equal(relay_main_exit(5), 0);
+	return NULL;
+}
+
+static void test_E7_quit_ends_nested_loop_then_reaches_host(void **state)
+{
+	(void)state;
+	memset(&nested_host, 0, sizeof nested_host);
+	relay_host hooks = { .quit = host_quit, .user = &nested_host };
+	assert_int_equal(relay_loop_attach(&hooks), 0);
+	support_app *a = support_app_new();
+	assert_int_equal(relay_single_shot(0, a, run_nested), 0);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, exit_later, NULL), 0);
+	int64_t end = support_now_ms() + SUPPORT_TIMEOUT_MS;
+	while (!nested_host.stop && support_now_ms() < end)
+		host_iterate(100);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(atomic_load(&nested_host.quits), 1);
+	assert_int_equal(atomic_load(&nested_host.quit_code), 5);
+	assert_int_equal(relay_loop_detach(), 0);
+	support_app_destroy(a);
 }
 
 /* ---- a host without an fd: the wakeup hook ---- */
@@ -406,6 +467,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_E1_blocking_calls_into_embedded_main_no_lost_wakeup),
 		cmocka_unit_test(test_E6_detach_refuses_and_releases_blocking_calls),
 		cmocka_unit_test(test_E7_main_quit_reaches_host_hook),
+		cmocka_unit_test(test_E7_loop_quit_from_host_callback_reported),
+		cmocka_unit_test(test_E7_quit_ends_nested_loop_then_reaches_host),
 		cmocka_unit_test(test_E8_wakeup_hook_for_fdless_host),
 		cmocka_unit_test(test_E9_misuse_refused_with_diagnostic),
 		cmocka_unit_test(test_E9_attach_refused_in_relay_thread),
