@@ -4,10 +4,11 @@
  * in the main thread, whose loop is GTK's (relay-glib drives relay's main
  * loop inside GLib's default GMainContext).
  *
- *	gtk_progress [N]			a window; Start counts the primes below N
- *						(default 30000000, about 4 s)
- *	gtk_progress --selftest DIR [N]	the same window driven by itself:
- *						screenshots in DIR, exit 0 or 1
+ *	gtk_progress [N]		a window; Start counts the primes below N
+ *					(default 30000000, about 4 s)
+ *	gtk_progress --selftest DIR [--flood EMITS] [--priority P] [N]
+ *					the same window driven by itself:
+ *					screenshots in DIR, exit 0 or 1
  *
  * The model is Qt's (the seed's "Using threads with PyQt"): GUI objects
  * live in the main thread and are only touched there; the work runs in a
@@ -38,12 +39,12 @@
  * The self-test (--selftest DIR), in three jobs, prints what it sees on
  * stdout for examples/gtk/test-xvfb.sh:
  *   1. Start is clicked (its "clicked" signal, emitted as a click does;
- *      gtk_widget_activate would emit it 250 ms later). At 50% the worker pauses:
- *      it emits paused(50) and runs a nested relay loop in its thread
+ *      gtk_widget_activate would emit it 250 ms later). At 50% the worker
+ *      pauses: it emits paused(50) and runs a nested relay loop in its thread
  *      until the ui's resume signal reaches it, so the bar stays put,
  *      deterministically, with no sleeps. The ui waits for the next frame
  *      to be painted, saves the window rendered in-process to DIR/p50.png,
- *      prints "READY pause ..." and waits for a line on stdin (the script
+ *      prints "READY p50 ..." and waits for a line on stdin (the script
  *      takes its own shot of the X screen meanwhile; EOF on stdin means
  *      "don't wait"). Then resume; at 75% Cancel is clicked, the partial
  *      result is shown, and DIR/final.png is saved the same way
@@ -99,7 +100,7 @@ static const char bar_css[] =
 	"  border: none; border-radius: 0; box-shadow: none; margin: 0;\n"
 	"}\n";
 
-static unsigned long relay_failures;
+static _Atomic unsigned long relay_failures;   /* both threads count */
 
 /* Report a refused relay call; true when rc is an error. */
 static bool failed(int rc, const char *what)
@@ -201,6 +202,17 @@ static void emit_progress(struct prime_worker *self, int percent)
 		self->emit_errors++;
 }
 
+/* The end of a job, in the worker thread: the result to the ui. */
+static void worker_finish(struct prime_worker *self, struct prime_result *res, gint64 t0)
+{
+	res->seconds = (double)(g_get_monotonic_time() - t0) / 1e6;
+	if (self->emit_errors)
+		fprintf(stderr, "gtk_progress: %lu progress emits failed\n", self->emit_errors);
+	/* If finished cannot be queued, nobody would quit this thread. */
+	if (failed(relay_emit(self, finished, res), "emit finished"))
+		failed(relay_thread_quit(relay_thread_current()), "relay_thread_quit");
+}
+
 /* Primes in [lo, hi). */
 static uint64_t count_chunk(struct prime_worker *self, uint32_t lo, uint32_t hi)
 {
@@ -233,9 +245,7 @@ static void prime_worker_flood(struct prime_worker *self)
 		res.count++;
 	}
 	res.limit_reached = res.count;
-	res.seconds = (double)(g_get_monotonic_time() - t0) / 1e6;
-	if (failed(relay_emit(self, finished, &res), "emit finished"))
-		failed(relay_thread_quit(relay_thread_current()), "relay_thread_quit");
+	worker_finish(self, &res, t0);
 }
 
 /* Self-test: wait here, in a loop of this thread, until the ui's resume
@@ -289,12 +299,7 @@ static void prime_worker_run(struct prime_worker *self)
 		if (self->pause_at >= 0 && percent >= self->pause_at)
 			worker_pause(self, percent);
 	}
-	res.seconds = (double)(g_get_monotonic_time() - t0) / 1e6;
-	if (self->emit_errors)
-		fprintf(stderr, "gtk_progress: %lu progress emits failed\n", self->emit_errors);
-	/* If finished cannot be queued, nobody would quit this thread. */
-	if (failed(relay_emit(self, finished, &res), "emit finished"))
-		failed(relay_thread_quit(relay_thread_current()), "relay_thread_quit");
+	worker_finish(self, &res, t0);
 }
 
 /* ======================================================================
@@ -1097,7 +1102,7 @@ int main(int argc, char **argv)
 		if (test.phase != PHASE_CLOSE || !test.close_sent)
 			selftest_fail(ui, "ended in phase %d", test.phase);
 		if (relay_failures)
-			selftest_fail(ui, "%lu relay calls failed", relay_failures);
+			selftest_fail(ui, "%lu relay calls failed", (unsigned long)relay_failures);
 		selftest_fini(ui);
 		if (test.failures == 0)
 			selftest_say("PASS");
