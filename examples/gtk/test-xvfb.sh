@@ -6,11 +6,13 @@
 #   bash examples/gtk/test-xvfb.sh            # build dir build-gtk
 #   bash examples/gtk/test-xvfb.sh build-x    # another one
 #   bash examples/gtk/test-xvfb.sh --valgrind # the same under valgrind
-#                                             # (smaller counts, ~30 s)
+#                                             # (smaller counts, 25-60 s)
+# A relative BUILD_DIR is taken from the top of the repository.
 #
 # Installs what is missing (scripts/need), configures with warnings as
-# errors (a new build dir without the tests) and builds the app (log in BUILD_DIR/gtk-test/build.log, shown
-# only on failure), then runs `gtk_progress --selftest` and talks to it:
+# errors (a new build dir without the tests) and builds the app (log in
+# BUILD_DIR/gtk-test/build.log, shown only on failure), then runs
+# `gtk_progress --selftest` and talks to it:
 #   READY <tag> percent=P fraction=F png=PATH ...  the app has painted the
 #       bar at P% and saved the window, rendered in-process, to PATH; it
 #       waits for a line on stdin. We take a shot of the whole X screen
