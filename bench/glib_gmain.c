@@ -12,6 +12,14 @@
  * The context is the default one, which the worker does not own: while
  * g_main_loop_run holds it in the main thread, each invoke attaches an
  * idle source (at G_PRIORITY_DEFAULT) that runs fn there.
+ *
+ *   ticks-busy         the raw limit of the ticks case, reported as
+ *                      lib=raw: no worker, no queue; one GLib idle source
+ *                      at 200 (relay-glib's priority) does the flood's work
+ *                      itself (the same --calls, sum and --work-ns per
+ *                      call) in slices of RELAY_GLIB_BUDGET_MS' 8 ms, the
+ *                      best a source at 200 with that budget can leave the
+ *                      timeout on this machine
  */
 #include <glib.h>
 #include <stdint.h>
@@ -75,9 +83,35 @@ static gboolean quit_main(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+/* ticks-busy: the flood's work in 8 ms slices, the clock read every 32
+ * calls (as relay_loop_dispatch does). */
+#define BUSY_PRIORITY G_PRIORITY_DEFAULT_IDLE
+#define BUSY_SLICE_NS 8000000u
+
+static gboolean busy_slice(gpointer data)
+{
+	uint64_t until = bench_now_ns() + BUSY_SLICE_NS;
+
+	(void)data;
+	for (;;) {
+		for (int i = 0; i < 32; i++) {
+			on_value((gpointer)(intptr_t)(count + 1));
+			if (count == expected)
+				return G_SOURCE_REMOVE;
+		}
+		if (bench_now_ns() >= until)
+			return G_SOURCE_CONTINUE;
+	}
+}
+
+static bool busy;
+
 static void kick(void)
 {
-	bench_done_mark(&go);
+	if (busy)
+		g_idle_add_full(BUSY_PRIORITY, busy_slice, NULL, NULL);
+	else
+		bench_done_mark(&go);
 }
 
 /* ---- worker thread ---- */
@@ -128,10 +162,12 @@ static gpointer worker_main(gpointer data)
 
 int main(int argc, char **argv)
 {
-	gmain_parse(&argc, argv, &args);
+	gmain_parse(&argc, argv, &args, GMAIN_VARIANTS "|ticks-busy");
 	roundtrip = !strcmp(args.variant, "roundtrip");
-	const char *mech = roundtrip ? "invoke-cond" : "invoke";
-	const int priority = G_PRIORITY_DEFAULT;
+	busy = !strcmp(args.variant, "ticks-busy");
+	const char *lib = busy ? "raw" : "glib";
+	const char *mech = roundtrip ? "invoke-cond" : busy ? "idle-8ms" : "invoke";
+	const int priority = busy ? BUSY_PRIORITY : G_PRIORITY_DEFAULT;
 
 	loop = g_main_loop_new(NULL, FALSE);
 	g_mutex_init(&req.lock);
@@ -140,25 +176,26 @@ int main(int argc, char **argv)
 	expected = roundtrip ? gmain_warmup(args.count) + args.count : args.count;
 	if (roundtrip)
 		bench_lat_init(&lat, args.count);
-	GThread *worker = g_thread_new("worker", worker_main, NULL);
+	GThread *worker = busy ? NULL : g_thread_new("worker", worker_main, NULL);
 
 	gmain_setup(args.variant, kick);
 	g_main_loop_run(loop);
 	gmain_teardown();
-	g_thread_join(worker);
+	if (worker)
+		g_thread_join(worker);
 
 	if (roundtrip) {
 		if (rt_bad >= 0)
 			bench_fail("glib: round trip %lld got a wrong reply", (long long)rt_bad);
-		bench_check_flood("glib", count, expected, sum);
-		gmain_report_roundtrip(&lat, &args, "glib", mech, priority);
+		bench_check_flood(lib, count, expected, sum);
+		gmain_report_roundtrip(&lat, &args, lib, mech, priority);
 		free(lat.ns);
 	} else {
-		bench_check_flood("glib", count, args.count, sum);
+		bench_check_flood(lib, count, args.count, sum);
 		if (gmain.ticks_variant)
-			gmain_report_ticks("glib", mech, priority, args.count);
+			gmain_report_ticks(lib, mech, priority, args.count);
 		else
-			gmain_report_throughput("glib", mech, priority, args.count, start_ns,
+			gmain_report_throughput(lib, mech, priority, args.count, start_ns,
 						done_ns);
 	}
 	g_main_loop_unref(loop);

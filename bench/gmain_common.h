@@ -56,6 +56,11 @@
 
 #define GMAIN_VARIANTS "throughput|roundtrip|ticks"
 
+static inline bool gmain_is_ticks(const char *variant)
+{
+	return !strncmp(variant, "ticks", 5);
+}
+
 /* The count --calls defaults to for the variant on the command line
  * (before bench_parse, which takes one default). */
 static inline long gmain_default_count(int argc, char **argv)
@@ -67,7 +72,7 @@ static inline long gmain_default_count(int argc, char **argv)
 			v = argv[i + 1];
 	if (!strcmp(v, "roundtrip"))
 		return 100000;
-	if (!strcmp(v, "ticks"))
+	if (gmain_is_ticks(v))
 		return 1000000;
 	return 2000000;
 }
@@ -94,14 +99,16 @@ static inline const char *gmain_take_option(int *argc, char **argv, const char *
 	return value;
 }
 
-/* bench_parse with --calls (its default by variant) and --work-ns. */
-static inline void gmain_parse(int *argc, char **argv, struct bench_args *a)
+/* bench_parse with --calls (its default by variant) and --work-ns;
+ * variants: GMAIN_VARIANTS or more. */
+static inline void gmain_parse(int *argc, char **argv, struct bench_args *a,
+			       const char *variants)
 {
 	const char *work = gmain_take_option(argc, argv, "--work-ns");
 	char *end = NULL;
 
-	bench_parse(*argc, argv, a, "calls", gmain_default_count(*argc, argv), GMAIN_VARIANTS);
-	gmain_work_ns = !strcmp(a->variant, "ticks") ? 2000 : 0;
+	bench_parse(*argc, argv, a, "calls", gmain_default_count(*argc, argv), variants);
+	gmain_work_ns = gmain_is_ticks(a->variant) ? 2000 : 0;
 	if (work) {
 		gmain_work_ns = strtol(work, &end, 10);
 		if (!*work || *end || gmain_work_ns < 0)
@@ -164,7 +171,7 @@ static inline void gmain_setup(const char *variant, void (*kick)(void))
 {
 	memset(&gmain, 0, sizeof gmain);
 	gmain.kick = kick;
-	gmain.ticks_variant = !strcmp(variant, "ticks");
+	gmain.ticks_variant = gmain_is_ticks(variant);
 	if (gmain.ticks_variant)
 		gmain.tick_id = g_timeout_add_full(GMAIN_REDRAW_PRIORITY, GMAIN_TICK_MS,
 						   gmain_tick_cb, NULL, NULL);

@@ -115,7 +115,7 @@ static void kick()
 
 int main(int argc, char **argv)
 {
-	gmain_parse(&argc, argv, &args);
+	gmain_parse(&argc, argv, &args, GMAIN_VARIANTS);
 	QCoreApplication app(argc, argv);
 	roundtrip = !strcmp(args.variant, "roundtrip");
 	const char *mech = roundtrip ? "invoke-blocking" : "queued";

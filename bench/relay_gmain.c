@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: --priority idle|default\n", argv[0]);
 		return 2;
 	}
-	gmain_parse(&argc, argv, &args);
+	gmain_parse(&argc, argv, &args, GMAIN_VARIANTS);
 	roundtrip = !strcmp(args.variant, "roundtrip");
 	const char *mech = roundtrip ? "invoke-blocking" : "queued";
 
