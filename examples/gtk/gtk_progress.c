@@ -29,6 +29,8 @@
  *           GMainLoop ends when the thread has finished; then
  *           relay_main_shutdown (which would stop any thread left),
  *           relay_glib_detach, and every object and widget is destroyed.
+ *           Ctrl-C (SIGINT) and SIGTERM close the window the same way
+ *           (g_unix_signal_add: the handler runs in the GLib loop).
  *
  * Why gtk_init and a plain GMainLoop rather than GtkApplication: the
  * program owns its loop, so the shutdown order above is written out in
@@ -60,9 +62,10 @@
  *   3. A job started, and the window closed at 20%: the shutdown path.
  * It ends with "PASS" (exit 0) or "FAIL: ..." (exit 1).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _POSIX_C_SOURCE 200809L /* SIGINT, SIGTERM */
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -70,6 +73,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib-unix.h>
 #include <gtk/gtk.h>
 
 #include "relay.h"
@@ -544,6 +548,15 @@ static gboolean on_close_request(GtkWindow *window, gpointer data)
 	ui_interrupt(ui);
 	ui->close_timeout = g_timeout_add(CLOSE_TIMEOUT_MS, on_close_timeout, ui);
 	return TRUE;
+}
+
+/* SIGINT, SIGTERM: as if the window were closed. */
+static gboolean on_unix_signal(gpointer data)
+{
+	struct ui *ui = data;
+
+	gtk_window_close(GTK_WINDOW(ui->window));
+	return G_SOURCE_CONTINUE;
 }
 
 static void ui_build(struct ui *ui)
@@ -1070,6 +1083,8 @@ int main(int argc, char **argv)
 	ui->shown = -1;
 	ui->next = (struct job){ .limit = limit, .pause_at = -1 };
 	ui_build(ui);
+	guint sigint_id = g_unix_signal_add(SIGINT, on_unix_signal, ui);
+	guint sigterm_id = g_unix_signal_add(SIGTERM, on_unix_signal, ui);
 	gtk_window_present(GTK_WINDOW(ui->window));
 	if (test_dir) {
 		memset(&test, 0, sizeof(test));
@@ -1088,6 +1103,8 @@ int main(int argc, char **argv)
 	 * waits for its thread again, and runs what the thread sent back. */
 	if (ui->close_timeout)
 		g_source_remove(ui->close_timeout);
+	g_source_remove(sigint_id);
+	g_source_remove(sigterm_id);
 	if (ui->thread)
 		status = 1;
 	failed(relay_main_shutdown(CLOSE_TIMEOUT_MS), "relay_main_shutdown");
