@@ -62,6 +62,10 @@ PIN_NAMES = {"diff": "different cores", "same": "one core (pinned)", "none": "un
 # commit, library_commit, library_dirty, date_utc.
 META = {}
 
+# SKIPPED lines of the log: programs that could not measure here and said
+# why (qt_gmain without Qt's GLib dispatcher); listed, not failures.
+SKIPPED = []
+
 def parse_log(path):
     """Returns (results, problems, loads): dicts of RESULT lines,
     FAILED/MISSING lines, and the load average as each round began."""
@@ -71,6 +75,9 @@ def parse_log(path):
             line = line.rstrip("\n")
             if line.startswith(("FAILED ", "MISSING ")):
                 problems.append(line)
+                continue
+            if line.startswith("SKIPPED "):
+                SKIPPED.append(line)
                 continue
             if line.startswith("LOAD "):
                 loads.append(float(line.rsplit("=", 1)[1]))
@@ -443,6 +450,8 @@ def main():
     lines += ["### Targets (PERFORMANCE.md)", ""] + targets_table(tg, a.quick) + [""]
     if problems:
         lines += ["### Programs that failed", ""] + [f"- `{p}`" for p in problems] + [""]
+    if SKIPPED:
+        lines += ["### Programs that skipped", ""] + [f"- `{p}`" for p in SKIPPED] + [""]
     text = "\n".join(lines)
     print(text)
 
