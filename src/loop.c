@@ -524,8 +524,12 @@ int relay__loop_run(struct relay__tdata *self)
 			/* The outermost loop takes the thread's quit (unless a new
 			 * one came meanwhile: that one is kept for the next run).
 			 * Under a host loop (embed.c) the host is outermost: the
-			 * quit stays for relay_loop_dispatch to pass on. */
-			if (depth == 1 && !self->embed)
+			 * quit stays for relay_loop_dispatch to pass on. In a
+			 * relay_thread, a loop run by a slot of `started` is at
+			 * depth 1 too, before the thread's own loop: the quit
+			 * stays for that one, which then returns at once (as
+			 * QThread::exec after an exit). */
+			if (depth == 1 && !self->embed && (self->adopted || self->scope == 0))
 				atomic_compare_exchange_strong(&self->exit_req, &x, 0);
 			break;
 		}

@@ -761,7 +761,7 @@ static int wait_serving(struct relay__tdata *t, int timeout_ms)
 
 static void name_straggler(struct relay__tdata *t, int timeout_ms)
 {
-	relay__diag(-ETIMEDOUT, "relay_main_run: thread '%s' did not stop within %d ms; "
+	relay__diag(-ETIMEDOUT, "relay_main_shutdown: thread '%s' did not stop within %d ms; "
 		    "its loop may be blocked in a slot", t->name, timeout_ms);
 }
 

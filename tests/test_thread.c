@@ -1093,6 +1093,41 @@ static void test_T2_quit_after_finish_not_kept(void **state)
 	stop_thread(t);
 }
 
+/* T2: a quit that ends a loop run by a slot of `started` also ends the
+ * thread's own loop, which has not begun yet (QThread::exit: exec returns
+ * at once): one quit, the thread finishes. */
+typedef struct nester {
+	relay_object base;
+	atomic_int in_nested, returned;
+} nester;
+
+static const relay_class nester_class = { .name = "nester", .size = sizeof(nester) };
+
+static void nester_run(nester *self)
+{
+	atomic_store(&self->in_nested, 1);
+	relay_loop_run();
+	atomic_store(&self->returned, 1);
+}
+
+static void test_T2_quit_during_nested_loop_in_started_finishes(void **state)
+{
+	(void)state;
+	relay_thread *t = NULL;
+	nester *n = NULL;
+	assert_int_equal(relay_thread_create("t2-nested", NULL, &t), 0);
+	assert_int_equal(relay_object_new(&n, &nester_class, NULL), 0);
+	assert_int_equal(relay_object_move_to_thread(n, t), 0);
+	assert_int_equal(relay_connect(t, started, n, nester_run), 0);
+	assert_int_equal(relay_connect(t, finished, n, relay_slot_delete_later), 0);
+	assert_int_equal(relay_thread_start(t), 0);
+	WAIT_UNTIL(atomic_load(&n->in_nested));
+	assert_int_equal(relay_thread_quit(t), 0);
+	assert_int_equal(relay_thread_wait(t, SAFETY_MS), 0);
+	assert_true(relay_thread_is_finished(t));
+	assert_int_equal(relay_thread_destroy(t), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1126,6 +1161,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_T4_delete_later_running_handle_can_be_retried,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_T2_quit_after_finish_not_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_T2_quit_during_nested_loop_in_started_finishes,
+						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
