@@ -17,7 +17,7 @@
  *                      lib=raw: no worker, no queue; one GLib idle source
  *                      at 200 (relay-glib's priority) does the flood's work
  *                      itself (the same --calls, sum and --work-ns per
- *                      call) in slices of RELAY_GLIB_BUDGET_MS' 8 ms, the
+ *                      call) in slices of RELAY_GLIB_BUDGET_MS (2 ms), the
  *                      best a source at 200 with that budget can leave the
  *                      timeout on this machine
  */
@@ -83,10 +83,10 @@ static gboolean quit_main(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-/* ticks-busy: the flood's work in 8 ms slices, the clock read every 32
+/* ticks-busy: the flood's work in 2 ms slices, the clock read every 32
  * calls (as relay_loop_dispatch does). */
 #define BUSY_PRIORITY G_PRIORITY_DEFAULT_IDLE
-#define BUSY_SLICE_NS 8000000u
+#define BUSY_SLICE_NS 2000000u   /* RELAY_GLIB_BUDGET_MS */
 
 static gboolean busy_slice(gpointer data)
 {

@@ -92,9 +92,14 @@ extern "C" {
 
 /* Each dispatch of relay's source runs relay work for at most this many
  * milliseconds, then gives the iteration back to GLib (the rest stays
- * queued, in order, and is reported ready at once): half a 60 Hz frame,
- * so input and painting go on during a long backlog. */
-#define RELAY_GLIB_BUDGET_MS 8
+ * queued, in order, and is reported ready at once), so input and painting
+ * go on during a long backlog. 2 ms, not half a frame (8 ms): a slice is
+ * often preempted and ends late, and GLib re-arms a timeout from its late
+ * dispatch, so lost time is never made up. Measured with bench case G (a
+ * 60 Hz timeout at 120 under a flood, docs/performance.md): 45-48
+ * ticks/s with 8 ms slices, 52-54 with 4, 55-56 with 2, the flood's
+ * throughput the same. */
+#define RELAY_GLIB_BUDGET_MS 2
 
 /* What relay_main_quit / relay_main_exit from any thread (and
  * relay_loop_quit / relay_loop_exit called in a slot with no relay loop
