@@ -166,7 +166,7 @@ int main(int argc, char **argv)
 	roundtrip = !strcmp(args.variant, "roundtrip");
 	busy = !strcmp(args.variant, "ticks-busy");
 	const char *lib = busy ? "raw" : "glib";
-	const char *mech = roundtrip ? "invoke-cond" : busy ? "idle-8ms" : "invoke";
+	const char *mech = roundtrip ? "invoke-cond" : busy ? "idle-2ms" : "invoke";
 	const int priority = busy ? BUSY_PRIORITY : G_PRIORITY_DEFAULT;
 
 	loop = g_main_loop_new(NULL, FALSE);

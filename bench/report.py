@@ -341,7 +341,7 @@ def targets(summary):
         others = "; ".join(f"{name} {fmt(v)}" for name, v in (
             ("relay at priority 0", g("relay", "ticks", "0")),
             ("Qt GLib", g("qt-glib", "ticks")), ("GLib", g("glib", "ticks")),
-            ("raw 8 ms slices at 200", g("raw", "ticks")))
+            ("raw 2 ms slices at 200", g("raw", "ticks")))
             if v is not None)
         check("G: a 60 Hz timeout at 120 keeps >= 90% of its ticks (>= 54/s) under the "
               "flood, relay at 200 (ticks/s)", f"relay {fmt(ticks)}" +
