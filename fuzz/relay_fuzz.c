@@ -2510,7 +2510,7 @@ static void op_nulls(const struct op *op)
 	CHECK(relay_object_set_parent(NULL, NULL) == -EINVAL, "set_parent(NULL)");
 	CHECK(relay_object_init(NULL, &obj_class, NULL) == -EINVAL, "init(NULL)");
 	CHECK(relay_object_new(&t, NULL, NULL) == -EINVAL, "new(NULL class)");
-	CHECK(relay_object_new(&t, &obj_class, NULL) == -EINVAL, "new(too small)");
+	CHECK(relay_object_alloc(1, &obj_class, NULL, &t) == -EINVAL, "new(too small)");
 	CHECK(relay_thread_start(NULL) == -EINVAL, "thread_start(NULL)");
 	CHECK(relay_thread_quit(NULL) == -EINVAL, "thread_quit(NULL)");
 	CHECK(relay_thread_wait(NULL, 0) == -EINVAL, "thread_wait(NULL)");
