@@ -727,8 +727,10 @@ RELAY_API int relay_main_exit(int code);
  *
  * The fd stays yours: relay never closes it. Disable or destroy the
  * watcher before closing the fd; a closed fd that the kernel still
- * reports (a dup of it is open elsewhere) disables its watcher with a
- * diagnostic, as Qt's "Invalid socket, disabling". One watcher per fd and
+ * reports (a dup of it is open elsewhere), or whose number now belongs to
+ * another file, disables its watcher with a diagnostic, as Qt's "Invalid
+ * socket, disabling", and never makes the loop spin. A slot that runs a
+ * nested loop is not activated again inside itself. One watcher per fd and
  * type in a thread (a second is refused with -EEXIST); READ and WRITE
  * watchers of one fd, or watchers of one fd in two threads, are fine.
  * ====================================================================== */
@@ -829,8 +831,10 @@ RELAY_API int relay_loop_attach(const relay_host *host);
  * during relay_loop_dispatch. */
 RELAY_API int relay_loop_detach(void);
 /* The calling thread's loop fd (an epoll fd) to poll for reading; owned
- * by relay, never close it. The calling thread; -ENOMEM if the thread
- * could not be adopted. */
+ * by relay, never close it. It stays the same file for the thread's life
+ * (a host may add it to its own epoll set once, as libuv does). The
+ * calling thread; -ENOMEM if the thread could not be adopted, or the
+ * errno of epoll_create1. */
 RELAY_API int relay_loop_fd(void);
 /* Arms the wake-up, then looks: returns 1 when there is work now (then
  * *timeout_ms is 0), or 0 with *timeout_ms the milliseconds until the next
@@ -841,7 +845,8 @@ RELAY_API int relay_loop_prepare(int *timeout_ms);
 /* Runs what is ready - due timers, watcher activations, the events that
  * were queued when it began, due deferred deletions - without waiting,
  * stopping once budget_ms has passed (< 0: no limit) and leaving the rest
- * for the next call (prepare then reports it). Passes a quit to the
+ * for the next call (prepare then reports it; the next call begins with
+ * the producers the cut-short one did not reach). Passes a quit to the
  * host's quit hook. Returns how many were run, or a negative code. The
  * attached thread; may be called from a slot (a nested host loop). */
 RELAY_API int relay_loop_dispatch(int budget_ms);

@@ -158,8 +158,11 @@ int relay_loop_attach(const relay_host *host)
 	if (self->embed)
 		return relay__diag(-EEXIST, "relay_loop_attach: the loop of thread '%s' is "
 				   "attached already; relay_loop_detach first", self->name);
+	int fd = relay__poll_host_fd(self);
+	if (fd < 0)
+		return fd;
 	int err = 0;
-	struct relay__embed *e = embed_new(host, self->epfd, &err);
+	struct relay__embed *e = embed_new(host, fd, &err);
 	if (!e)
 		return err;
 	self->embed = e;
@@ -199,7 +202,7 @@ int relay_loop_fd(void)
 	struct relay__tdata *self = relay__tdata_current();
 	if (!self)
 		return -ENOMEM;
-	return self->epfd;
+	return relay__poll_host_fd(self);
 }
 
 int relay_loop_prepare(int *timeout_ms)

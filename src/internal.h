@@ -374,6 +374,9 @@ struct relay__tdata {
 	struct relay__embed *embed;      /* attached to a host loop (embed.c); owner thread */
 	/* fd watchers (watcher.c), the queue owner's */
 	struct relay__fdreg *fdregs;     /* one registration per watched fd */
+	struct relay__fdslot *fdtab;     /* epoll keys -> registrations */
+	uint32_t fdtab_n, fdtab_free;    /* slots used; a free one, or UINT32_MAX */
+	bool fdstale;                    /* epoll reported a key nobody has */
 	struct relay__fdreg *fdready, **fdready_tail;   /* reported, to fire */
 	struct relay__fdreg *fdgrave;    /* emptied while firing: freed after */
 	int watching;                    /* enabled watchers registered here */
@@ -381,7 +384,8 @@ struct relay__tdata {
 	uint64_t pass_deadline;          /* relay_loop_dispatch's budget end; 0: none */
 	unsigned pass_polls;             /* records since the budget was last read */
 	struct relay__timerheap timers;
-	int epfd;
+	int epfd;                        /* the thread's epoll set */
+	int hostfd;                      /* the one a host polls: holds epfd */
 	/* finishing: guarded by done_lock */
 	pthread_mutex_t done_lock;
 	pthread_cond_t done_cond;
@@ -528,7 +532,7 @@ int relay__loop_dispatch(struct relay__tdata *self, int budget_ms);
 void relay__embed_release(struct relay__tdata *t);   /* the thread's record goes */
 
 /* ---- fd watchers (watcher.c) ---- */
-void relay__watchers_collect(struct relay__tdata *t, void *reg, uint32_t events);
+void relay__watchers_collect(struct relay__tdata *t, uint64_t key, uint32_t events);
 int relay__watchers_run(struct relay__tdata *self);
 bool relay__watchers_ready(const struct relay__tdata *t);
 void relay__watchers_teardown(struct relay__tdata *t);
@@ -542,6 +546,7 @@ void relay__poll_close(struct relay__tdata *t);
  * wake-up fd happens inside. */
 int relay__poll_wait(struct relay__tdata *t, int timeout_ms);
 int relay__poll_rebuild(struct relay__tdata *t, int (*add)(struct relay__tdata *, int epfd));
+int relay__poll_host_fd(struct relay__tdata *t);
 
 /* Slots are stored as relay_slot_fn and called through the type they were
  * checked against at connect (as G_CALLBACK does): the receiver (or data)

@@ -540,6 +540,7 @@ static void release_rings(relay__queue *q)
 	q->closed = true;
 	struct relay__ring *list = q->rings, *fresh = atomic_load(&q->new_rings);
 	q->rings = NULL;
+	q->resume = NULL;
 	atomic_store(&q->new_rings, NULL);
 	pthread_mutex_unlock(&q->lock);
 	while (list) {
@@ -666,6 +667,8 @@ static void reap(struct relay__tdata *t)
 		    r->consumed == atomic_load_explicit(&r->produced, memory_order_acquire)) {
 			pthread_mutex_lock(&q->lock);
 			*pp = r->cnext;
+			if (q->resume == r)
+				q->resume = r->cnext;
 			atomic_fetch_add_explicit(&q->reaped_posts, r->consumed, memory_order_relaxed);
 			pthread_mutex_unlock(&q->lock);
 			ring_unref(r);
@@ -723,7 +726,14 @@ int relay__queue_deliver(struct relay__tdata *t,
 {
 	int n = 0;
 	t->delivering++;
-	for (struct relay__ring *r = t->q.rings; r; r = r->cnext) {
+	/* A pass cut short (a budget, a quit) goes on at the ring after the
+	 * one it stopped in, then wraps around: a producer with a long
+	 * backlog cannot keep the rings after it waiting while a host's
+	 * budget keeps cutting passes short. */
+	struct relay__ring *start = t->q.resume ? t->q.resume : t->q.rings;
+	t->q.resume = NULL;
+	bool wrapped = false;
+	for (struct relay__ring *r = start; r;) {
 		while (r->consumed < r->limit) {
 			struct relay__rec *rec = read_rec(r);
 			if (rec->kind != RELAY__REC_DEAD) {
@@ -743,9 +753,18 @@ int relay__queue_deliver(struct relay__tdata *t,
 				continue;
 			deliver(t, &copy.rec);
 			n++;
-			if (stop(t))
+			if (stop(t)) {
+				t->q.resume = r->cnext;   /* the next ring first, then r again */
 				goto out;
+			}
 		}
+		r = r->cnext;
+		if (!r && !wrapped && start != t->q.rings) {
+			wrapped = true;
+			r = t->q.rings;
+		}
+		if (wrapped && r == start)
+			break;
 	}
 out:
 	t->delivering--;

@@ -129,6 +129,7 @@ union relay__rec_copy {
 typedef struct relay__queue {
 	/* consumer side (the owner) */
 	struct relay__ring *rings;              /* changed under lock (stats walk it) */
+	struct relay__ring *resume;             /* where a cut-short delivery goes on */
 	struct relay__ring *_Atomic new_rings;  /* registered since the last pass; lock */
 	bool closed;                            /* drained for good: no new rings; lock */
 	/* the moved list */

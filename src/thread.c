@@ -91,7 +91,9 @@ int relay__tdata_init(struct relay__tdata *t)
 	atomic_init(&t->refs, 1);
 	atomic_init(&t->state, RELAY__T_NEW);
 	t->epfd = -1;
+	t->hostfd = -1;
 	t->fdready_tail = &t->fdready;
+	t->fdtab_free = UINT32_MAX;
 	int rc = relay__queue_init(&t->q);
 	if (rc < 0)
 		return rc;

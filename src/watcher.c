@@ -25,26 +25,86 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 
 struct relay__watchdata {
 	relay_watcher *owner;
 	int fd, type;
 	atomic_bool enabled;
+	bool firing;                     /* its slot runs: not fired again inside */
 	struct relay__fdreg *reg;        /* registered here, or NULL */
 };
 
 struct relay__fdreg {
 	int fd;
+	dev_t dev;                       /* the file it was registered for: */
+	ino_t ino;                       /* a reused fd number is another file */
+	uint32_t slot, gen;              /* its epoll key (fdtab) */
 	uint32_t revents;                /* reported by epoll, not yet fired */
 	bool queued;                     /* on the thread's ready list */
 	bool dead;                       /* no watcher left: freed after the run */
-	bool stuck;                      /* epoll may still report it (closed fd) */
 	struct relay__watchdata *w[2];   /* [0] READ, [1] WRITE */
 	struct relay__fdreg *next;       /* the thread's registrations */
 	struct relay__fdreg *ready_next;
 };
+
+/* epoll's data is a key (slot + 1, generation), never a pointer: a closed
+ * fd whose file a dup keeps open cannot be taken out of the epoll set
+ * (epoll(7) Q6) and goes on being reported; with a key that nobody holds
+ * any more such a report is recognised, never followed to freed memory,
+ * and the set is rebuilt without it. */
+struct relay__fdslot {
+	struct relay__fdreg *reg;
+	uint32_t gen;
+	uint32_t next_free;
+};
+
+static uint64_t key_of(const struct relay__fdreg *r)
+{
+	return ((uint64_t)(r->slot + 1) << 32) | r->gen;
+}
+
+static int slot_take(struct relay__tdata *t, struct relay__fdreg *r)
+{
+	uint32_t i = t->fdtab_free;
+	if (i == UINT32_MAX) {
+		uint32_t n = t->fdtab_n, cap = n ? n * 2 : 16;
+		struct relay__fdslot *tab = relay__alloc(cap * sizeof *tab);
+		if (!tab)
+			return -ENOMEM;
+		if (n)
+			memcpy(tab, t->fdtab, n * sizeof *tab);
+		for (uint32_t k = n; k < cap; k++)
+			tab[k] = (struct relay__fdslot){ NULL, 0, k + 1 < cap ? k + 1 : UINT32_MAX };
+		relay__free(t->fdtab);
+		t->fdtab = tab;
+		t->fdtab_n = cap;
+		i = n;
+	}
+	t->fdtab_free = t->fdtab[i].next_free;
+	t->fdtab[i].reg = r;
+	r->slot = i;
+	r->gen = ++t->fdtab[i].gen;
+	return 0;
+}
+
+static void slot_give(struct relay__tdata *t, struct relay__fdreg *r)
+{
+	struct relay__fdslot *sl = &t->fdtab[r->slot];
+	sl->reg = NULL;
+	sl->next_free = t->fdtab_free;
+	t->fdtab_free = r->slot;
+}
+
+/* Is fd still the file r was registered for? */
+static bool same_file(const struct relay__fdreg *r)
+{
+	struct stat st;
+	return fstat(r->fd, &st) == 0 && st.st_dev == r->dev && st.st_ino == r->ino;
+}
 
 #define READ_EVENTS (EPOLLIN | EPOLLRDHUP | EPOLLPRI)
 #define READ_FIRES (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR)
@@ -68,7 +128,7 @@ static uint32_t mask_of(const struct relay__fdreg *r)
 static struct relay__fdreg *reg_find(struct relay__tdata *t, int fd)
 {
 	for (struct relay__fdreg *r = t->fdregs; r; r = r->next)
-		if (r->fd == fd && !r->dead)
+		if (r->fd == fd && !r->dead && same_file(r))
 			return r;
 	return NULL;
 }
@@ -86,8 +146,9 @@ static void reg_unlink(struct relay__tdata *t, struct relay__fdreg *r)
 static void reg_bury(struct relay__tdata *t, struct relay__fdreg *r)
 {
 	reg_unlink(t, r);
+	slot_give(t, r);
 	r->dead = true;
-	if (t->firing || r->queued || r->stuck) {
+	if (t->firing || r->queued) {
 		r->next = t->fdgrave;
 		t->fdgrave = r;
 	} else {
@@ -99,7 +160,7 @@ static void reg_bury(struct relay__tdata *t, struct relay__fdreg *r)
 static int reg_apply(struct relay__tdata *t, struct relay__fdreg *r, bool was_in)
 {
 	uint32_t m = mask_of(r);
-	struct epoll_event ev = { .events = m, .data.ptr = r };
+	struct epoll_event ev = { .events = m, .data.u64 = key_of(r) };
 	int rc = 0;
 	if (m && was_in)
 		rc = epoll_ctl(t->epfd, EPOLL_CTL_MOD, r->fd, &ev);
@@ -110,8 +171,9 @@ static int reg_apply(struct relay__tdata *t, struct relay__fdreg *r, bool was_in
 	return rc < 0 ? -errno : 0;
 }
 
-/* Takes wd out of its thread's epoll set (the owner thread). A closed fd
- * (EBADF: epoll dropped it already; ENOENT) is tolerated. */
+/* Takes wd out of t's epoll set (t's loop owner). A closed fd (EBADF,
+ * ENOENT: epoll dropped it already, or cannot any more: see fdslot) is
+ * tolerated. */
 static void unregister(struct relay__tdata *t, struct relay__watchdata *wd)
 {
 	struct relay__fdreg *r = wd->reg;
@@ -124,9 +186,7 @@ static void unregister(struct relay__tdata *t, struct relay__watchdata *wd)
 	if (was_enabled)
 		t->watching--;
 	int rc = reg_apply(t, r, was_in);
-	if (rc == -EBADF)
-		r->stuck = true;
-	else if (rc < 0 && rc != -ENOENT)
+	if (rc < 0 && rc != -EBADF && rc != -ENOENT)
 		relay__diag(rc, "relay_watcher: epoll_ctl for fd %d failed: %s", r->fd,
 			    relay_strerror(rc));
 	if (!r->w[0] && !r->w[1])
@@ -139,10 +199,19 @@ static int do_register(struct relay__tdata *t, struct relay__watchdata *wd)
 	struct relay__fdreg *r = reg_find(t, wd->fd);
 	bool fresh = !r;
 	if (fresh) {
+		struct stat st;
+		if (fstat(wd->fd, &st) < 0)
+			return -errno;
 		r = relay__calloc(sizeof *r);
 		if (!r)
 			return -ENOMEM;
+		if (slot_take(t, r) < 0) {
+			relay__free(r);
+			return -ENOMEM;
+		}
 		r->fd = wd->fd;
+		r->dev = st.st_dev;
+		r->ino = st.st_ino;
 	} else if (r->w[slot_of(wd->type)]) {
 		char who[160];
 		return relay__diag(-EEXIST, "relay_watcher: %s: fd %d already has a %s watcher in "
@@ -155,8 +224,10 @@ static int do_register(struct relay__tdata *t, struct relay__watchdata *wd)
 	int rc = reg_apply(t, r, was_in);
 	if (rc < 0) {
 		r->w[slot_of(wd->type)] = NULL;
-		if (fresh)
+		if (fresh) {
+			slot_give(t, r);
 			relay__free(r);
+		}
 		char who[160];
 		return relay__diag(rc, "relay_watcher: %s: cannot watch fd %d: %s",
 				   relay__describe(&wd->owner->base, who, sizeof who), wd->fd,
@@ -176,9 +247,9 @@ static int add_all(struct relay__tdata *t, int epfd)
 {
 	for (struct relay__fdreg *r = t->fdregs; r; r = r->next) {
 		uint32_t m = mask_of(r);
-		if (!m || r->stuck)
-			continue;
-		struct epoll_event ev = { .events = m, .data.ptr = r };
+		if (!m || !same_file(r))
+			continue;   /* a closed fd: its watchers are disabled when they fire */
+		struct epoll_event ev = { .events = m, .data.u64 = key_of(r) };
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, r->fd, &ev) < 0 && errno != EBADF)
 			return -errno;
 	}
@@ -195,19 +266,18 @@ static void drop_stuck(struct relay__tdata *t)
 			    t->name, relay_strerror(rc));
 		return;
 	}
-	for (struct relay__fdreg *r = t->fdregs; r; r = r->next)
-		r->stuck = false;
-	for (struct relay__fdreg *r = t->fdgrave; r; r = r->next)
-		r->stuck = false;
 }
 
 /* ---- the poller and the pass ---- */
 
-void relay__watchers_collect(struct relay__tdata *t, void *ptr, uint32_t events)
+void relay__watchers_collect(struct relay__tdata *t, uint64_t key, uint32_t events)
 {
-	struct relay__fdreg *r = ptr;
-	if (r->dead)
+	uint32_t i = (uint32_t)(key >> 32) - 1, gen = (uint32_t)key;
+	struct relay__fdreg *r = i < t->fdtab_n ? t->fdtab[i].reg : NULL;
+	if (!r || t->fdtab[i].gen != gen) {
+		t->fdstale = true;   /* a file nobody watches: rebuild after the run */
 		return;
+	}
 	r->revents |= events;
 	if (!r->queued) {
 		r->queued = true;
@@ -221,10 +291,13 @@ static void fire(struct relay__tdata *t, struct relay__watchdata *wd)
 {
 	relay_watcher *w = wd->owner;
 	int fd = wd->fd;
+	wd->firing = true;
 	t->scope++;
 	relay_emit(w, activated, &fd);
 	t->scope--;
-	(void)t;
+	wd->firing = false;
+	if (!wd->owner)   /* its slot destroyed it: finalize left wd to us */
+		relay__free(wd);
 }
 
 static int fire_reg(struct relay__tdata *t, struct relay__fdreg *r)
@@ -236,20 +309,21 @@ static int fire_reg(struct relay__tdata *t, struct relay__fdreg *r)
 		/* Looked at again for each: a slot may have disabled, destroyed
 		 * or moved either watcher since the pass began. */
 		struct relay__watchdata *wd = r->w[i];
-		if (r->dead || !wd || !atomic_load(&wd->enabled) || wd->reg != r)
+		if (r->dead || !wd || !wd->owner || !atomic_load(&wd->enabled) || wd->reg != r ||
+		    wd->firing)
 			continue;
 		if (!(ev & (i == 0 ? READ_FIRES : WRITE_FIRES)))
 			continue;
-		/* A closed fd that epoll still reports (a dup of it is open):
-		 * Qt's "Invalid socket, disabling". */
-		if (fcntl(r->fd, F_GETFD) < 0 && errno == EBADF) {
+		/* A closed fd that epoll still reports (a dup of it is open),
+		 * or whose number is another file's now: Qt's "Invalid socket,
+		 * disabling". */
+		if (!same_file(r)) {
 			char who[160];
 			relay__diag(-EBADF, "relay_watcher: %s: fd %d was closed while watched; "
 				    "disabling the watcher (disable or destroy it before closing)",
 				    relay__describe(&wd->owner->base, who, sizeof who), r->fd);
 			relay_watcher_set_enabled(wd->owner, false);
-			if (r->stuck)
-				drop_stuck(t);
+			t->fdstale = true;   /* its file may stay in the set */
 			continue;
 		}
 		fire(t, wd);
@@ -262,6 +336,10 @@ int relay__watchers_run(struct relay__tdata *self)
 {
 	if (self->watching > 0)
 		relay__poll_wait(self, 0);   /* a busy loop still hears its fds */
+	if (self->fdstale && self->firing == 0) {
+		self->fdstale = false;
+		drop_stuck(self);
+	}
 	if (!self->fdready)
 		return 0;
 	/* The list as it is now: fds reported during the run wait for the
@@ -280,14 +358,10 @@ int relay__watchers_run(struct relay__tdata *self)
 		n += fire_reg(self, r);
 	}
 	if (--self->firing == 0) {
-		/* Kept: those on the new ready list (freed after the next run)
-		 * and those epoll may still report - a closed fd whose file a
-		 * dup keeps open cannot be taken out of epoll (epoll(7) Q6) -
-		 * until the thread ends: an event must never point to freed
-		 * memory. */
+		/* Kept: those on the new ready list (freed after the next run). */
 		for (struct relay__fdreg **pp = &self->fdgrave; *pp;) {
 			struct relay__fdreg *r = *pp;
-			if (r->queued || r->stuck) {
+			if (r->queued) {
 				pp = &r->next;
 			} else {
 				*pp = r->next;
@@ -318,6 +392,10 @@ void relay__watchers_teardown(struct relay__tdata *t)
 		t->fdgrave = r->next;
 		relay__free(r);
 	}
+	relay__free(t->fdtab);
+	t->fdtab = NULL;
+	t->fdtab_n = 0;
+	t->fdtab_free = UINT32_MAX;
 	t->fdready = NULL;
 	t->fdready_tail = &t->fdready;
 	t->watching = 0;
@@ -387,11 +465,24 @@ static void watcher_finalize(relay_object *obj)
 	struct relay__watchdata *wd = w->relay__data;
 	if (!wd)
 		return;
-	struct relay__tdata *self = relay__tdata_current();
-	if (wd->reg && self)
-		unregister(self, wd);
-	relay__free(wd);
+	/* Its registration is in its thread's set, which only that loop's
+	 * owner touches: the thread itself, or one serving its stopped loop
+	 * (delete_later of a watcher of a finished thread). */
+	struct relay__tdata *home = relay__obj_thread(&w->base);
+	if (wd->reg) {
+		if (!home || !relay__loop_owned_here(home)) {
+			wd->owner = NULL;   /* cannot happen; kept, never freed under it */
+			w->relay__data = NULL;
+			return;
+		}
+		unregister(home, wd);
+	}
 	w->relay__data = NULL;
+	if (wd->firing) {   /* destroyed by its own slot: fire() frees it */
+		wd->owner = NULL;
+		return;
+	}
+	relay__free(wd);
 }
 
 static const relay_class watcher_class = { .name = "relay_watcher",
@@ -458,9 +549,7 @@ int relay_watcher_set_enabled(relay_watcher *w, bool on)
 			atomic_store(&wd->enabled, false);
 			self->watching--;
 			rc = reg_apply(self, r, was_in);
-			if (rc == -EBADF)
-				r->stuck = true;
-			else if (rc < 0 && rc != -ENOENT)
+			if (rc < 0 && rc != -EBADF && rc != -ENOENT)
 				relay__diag(rc, "relay_watcher: epoll_ctl for fd %d failed: %s", r->fd,
 					    relay_strerror(rc));
 		} else {

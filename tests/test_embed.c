@@ -8,6 +8,8 @@
 #include "support.h"
 
 #include <poll.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 static void sleep_us(long us)
 {
@@ -409,6 +411,117 @@ static void test_E8_wakeup_hook_for_fdless_host(void **state)
 	pthread_cond_destroy(&h.cond);
 }
 
+/* ---- fairness and a host's own epoll ---- */
+
+static atomic_long a_jobs, b_jobs;
+
+static void job_a(void *data)
+{
+	(void)data;
+	atomic_fetch_add(&a_jobs, 1);
+}
+
+static void job_b(void *data)
+{
+	(void)data;
+	atomic_fetch_add(&b_jobs, 1);
+}
+
+typedef struct poster {
+	support_app *to;
+	int n;
+	void (*fn)(void *);
+} poster;
+
+static void *post_n(void *arg)
+{
+	poster *p = arg;
+	for (int i = 0; i < p->n; i++)
+		assert_int_equal(relay_invoke(p->to, p->fn, NULL, NULL), 0);
+	return NULL;
+}
+
+/* A budget that keeps cutting passes short goes round the producers: one
+ * event of a second producer runs within a few dispatches, not after the
+ * first producer's whole backlog. */
+static void test_E11_budget_goes_round_the_producers(void **state)
+{
+	(void)state;
+	assert_int_equal(relay_loop_attach(NULL), 0);
+	support_app *a = support_app_new();
+	atomic_store(&a_jobs, 0);
+	atomic_store(&b_jobs, 0);
+	poster pa = { a, 20000, job_a }, pb = { a, 1, job_b };
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, post_n, &pa), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(pthread_create(&th, NULL, post_n, &pb), 0);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	int dispatches = 0;
+	while (atomic_load(&b_jobs) == 0 && dispatches < 100) {
+		assert_true(relay_loop_dispatch(0) > 0);
+		dispatches++;
+	}
+	assert_int_equal(atomic_load(&b_jobs), 1);
+	assert_true(dispatches <= 3);
+	assert_true(atomic_load(&a_jobs) < 20000);
+	while (atomic_load(&a_jobs) < 20000)
+		assert_true(relay_loop_dispatch(-1) >= 0);
+	assert_int_equal(relay_loop_detach(), 0);
+	support_app_destroy(a);
+}
+
+static void on_stale(support_app *self, const int *fd)
+{
+	(void)self;
+	(void)fd;
+}
+
+/* A host that put relay_loop_fd() in its own epoll set (libuv does) keeps
+ * hearing relay after relay rebuilt its set (a watched fd closed while a
+ * dup kept it reported). */
+static void test_E12_host_epoll_survives_rebuild(void **state)
+{
+	(void)state;
+	assert_int_equal(relay_loop_attach(NULL), 0);
+	int hep = epoll_create1(EPOLL_CLOEXEC);
+	assert_true(hep >= 0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 1 };
+	assert_int_equal(epoll_ctl(hep, EPOLL_CTL_ADD, relay_loop_fd(), &ev), 0);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	int keep = dup(p[0]);
+	support_app *a = support_app_new();
+	relay_watcher *w = NULL;
+	assert_int_equal(relay_watcher_create(p[0], RELAY_WATCH_READ, NULL, &w), 0);
+	assert_int_equal(relay_connect(w, activated, a, on_stale), 0);
+	assert_true(write(p[1], "x", 1) == 1);
+	close(p[0]);   /* misuse: the dup keeps it reported */
+	support_diag d;
+	support_diag_begin(&d);
+	for (int i = 0; i < 3; i++)
+		assert_true(relay_loop_dispatch(-1) >= 0);   /* disabled, set rebuilt */
+	support_diag_end(&d);
+	assert_false(relay_watcher_is_enabled(w));
+	int timeout;
+	assert_int_equal(relay_loop_prepare(&timeout), 0);
+	struct epoll_event out;
+	assert_int_equal(epoll_wait(hep, &out, 1, 0), 0);   /* quiet: no spin */
+	pthread_t th;
+	assert_int_equal(relay_connect(a, value, a, support_app_on_value), 0);
+	assert_int_equal(pthread_create(&th, NULL, post_after, a), 0);
+	assert_int_equal(epoll_wait(hep, &out, 1, SUPPORT_TIMEOUT_MS), 1);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(relay_loop_dispatch(-1) >= 1);
+	assert_int_equal(atomic_load(&a->last_value), 42);
+	assert_int_equal(relay_object_destroy(w), 0);
+	assert_int_equal(relay_loop_detach(), 0);
+	support_app_destroy(a);
+	close(hep);
+	close(keep);
+	close(p[1]);
+}
+
 /* ---- misuse ---- */
 
 static void test_E9_misuse_refused_with_diagnostic(void **state)
@@ -470,6 +583,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_E7_loop_quit_from_host_callback_reported),
 		cmocka_unit_test(test_E7_quit_ends_nested_loop_then_reaches_host),
 		cmocka_unit_test(test_E8_wakeup_hook_for_fdless_host),
+		cmocka_unit_test(test_E11_budget_goes_round_the_producers),
+		cmocka_unit_test(test_E12_host_epoll_survives_rebuild),
 		cmocka_unit_test(test_E9_misuse_refused_with_diagnostic),
 		cmocka_unit_test(test_E9_attach_refused_in_relay_thread),
 		cmocka_unit_test(test_E10_main_shutdown_stops_threads),

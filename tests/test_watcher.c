@@ -499,6 +499,116 @@ static void test_W12_thread_ends_with_watchers(void **state)
 	close(p[1]);
 }
 
+/* A watcher of a stopped thread, deleted later from main: main serves
+ * that loop and the watcher leaves its own thread's set (it once left
+ * main's and freed a registration still in its thread's list: ASan). */
+static relay_watcher *w13;
+
+static int make_w13(void *data)
+{
+	return relay_watcher_create(*(int *)data, RELAY_WATCH_READ, NULL, &w13);
+}
+
+static void test_W13_watcher_of_stopped_thread_deleted_from_main(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	relay_thread *t = support_thread_start("w13");
+	support_app *ctx = support_app_new();
+	assert_int_equal(relay_object_move_to_thread(ctx, t), 0);
+	int result = -1;
+	assert_int_equal(relay_invoke_blocking(ctx, make_w13, &p[0], &result), 0);
+	assert_int_equal(result, 0);
+	assert_int_equal(relay_thread_stop(t, SUPPORT_TIMEOUT_MS), 0);
+	assert_int_equal(relay_object_delete_later(w13), 0);   /* runs here, now */
+	assert_int_equal(relay_thread_start(t), 0);            /* its set, used again */
+	put(p[1], "x");
+	assert_int_equal(relay_invoke_blocking(ctx, make_w13, &p[0], &result), 0);
+	assert_int_equal(result, 0);                           /* the fd is free again */
+	assert_int_equal(relay_object_delete_later(w13), 0);
+	assert_int_equal(relay_object_delete_later(ctx), 0);
+	support_thread_stop(t);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* The watched fd is closed and its number reused for another file: the
+ * watcher is not fired for the new file, the loop sleeps, and a watcher
+ * of the new file on that number works. */
+static void test_W14_closed_fd_number_reused(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	sink *s = sink_new();
+	relay_watcher *w = watch(p[0], RELAY_WATCH_READ, s);
+	put(p[1], "old");
+	close(p[0]);
+	int q[2];
+	assert_int_equal(pipe(q), 0);   /* takes p[0]'s number */
+	support_diag d;
+	support_diag_begin(&d);
+	passes(3);
+	support_diag_end(&d);
+	/* Closed with no dup open, its file left the epoll set: it never
+	 * fires again (nor for the file that took its number). */
+	assert_int_equal(atomic_load(&s->fired), 0);
+	relay_loop_stats st0, st1;
+	assert_int_equal(relay_thread_stats(relay_thread_current(), &st0), 0);
+	assert_true(relay_loop_run_once(50) >= 0);
+	assert_int_equal(relay_thread_stats(relay_thread_current(), &st1), 0);
+	assert_true(st1.passes - st0.passes <= 2);
+	/* A watcher for the new file on that number works. */
+	sink *s2 = sink_new();
+	s2->drain = true;
+	relay_watcher *w2 = watch(q[0], RELAY_WATCH_READ, s2);
+	put(q[1], "new");
+	assert_true(support_run_until_count(&s2->fired, 1, SUPPORT_TIMEOUT_MS));
+	assert_int_equal(relay_object_destroy(w2), 0);
+	assert_int_equal(relay_object_destroy(w), 0);
+	assert_int_equal(relay_object_destroy(s), 0);
+	assert_int_equal(relay_object_destroy(s2), 0);
+	close(p[1]);
+	close(q[0]);
+	close(q[1]);
+}
+
+/* A slot that runs a nested pass before reading its fd is not fired again
+ * inside itself. */
+static int reentry_depth, reentry_max;
+
+static void on_reenter(sink *self, const int *fd)
+{
+	(void)self;
+	reentry_depth++;
+	if (reentry_depth > reentry_max)
+		reentry_max = reentry_depth;
+	if (reentry_depth < 50)
+		relay_process_events();
+	char c;
+	assert_true(read(*fd, &c, 1) == 1);
+	reentry_depth--;
+}
+
+static void test_W15_watcher_not_reentered_by_nested_pass(void **state)
+{
+	(void)state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	sink *s = sink_new();
+	relay_watcher *w = NULL;
+	assert_int_equal(relay_watcher_create(p[0], RELAY_WATCH_READ, NULL, &w), 0);
+	assert_int_equal(relay_connect(w, activated, s, on_reenter), 0);
+	put(p[1], "ab");
+	passes(3);
+	assert_int_equal(reentry_max, 1);
+	assert_int_equal(relay_object_destroy(w), 0);
+	assert_int_equal(relay_object_destroy(s), 0);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(int argc, char **argv)
 {
 	support_set_args(argc, argv);
@@ -516,6 +626,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_W10_enable_disable_storm),
 		cmocka_unit_test(test_W11_watcher_through_embedding),
 		cmocka_unit_test(test_W12_thread_ends_with_watchers),
+		cmocka_unit_test(test_W13_watcher_of_stopped_thread_deleted_from_main),
+		cmocka_unit_test(test_W14_closed_fd_number_reused),
+		cmocka_unit_test(test_W15_watcher_not_reentered_by_nested_pass),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -190,6 +190,7 @@ struct prime_worker {
 	uint32_t limit;
 	bool flood;          /* emit `limit` progress events, unthrottled */
 	int pause_at;        /* pause once at this percent (self-test), -1 never */
+	int pause_next;      /* then once more at this one, -1 never */
 	bool waiting;        /* in its nested loop; worker thread only */
 	unsigned long emit_errors;
 	struct base_primes primes;
@@ -257,7 +258,8 @@ static void prime_worker_flood(struct prime_worker *self)
  * then shows exactly this percentage while the ui takes its screenshots. */
 static void worker_pause(struct prime_worker *self, int percent)
 {
-	self->pause_at = -1;
+	self->pause_at = self->pause_next;
+	self->pause_next = -1;
 	if (failed(relay_emit(self, paused, &percent), "emit paused"))
 		return;
 	self->waiting = true;
@@ -313,7 +315,7 @@ static void prime_worker_run(struct prime_worker *self)
 struct job {
 	uint32_t limit;
 	bool flood;
-	int pause_at;
+	int pause_at, pause_next;
 };
 
 struct selftest;
@@ -451,6 +453,7 @@ static int ui_start_job(struct ui *ui)
 	w->limit = ui->next.limit;
 	w->flood = ui->next.flood;
 	w->pause_at = ui->next.pause_at;
+	w->pause_next = ui->next.pause_next;
 
 	/* Connections do not depend on where the objects live (AUTO picks
 	 * direct or queued at each emit), so they are made before the move. */
@@ -794,6 +797,12 @@ static void selftest_on_paused(struct ui *ui, int percent)
 		selftest_resume_worker(ui);
 		return;
 	}
+	if (percent >= SELFTEST_CANCEL_AT) {
+		/* ui_on_progress clicked Cancel already (its slot ran first):
+		 * the worker sees the request at its next chunk. */
+		selftest_resume_worker(ui);
+		return;
+	}
 	/* ui_on_progress(percent) ran before this (emit order). */
 	selftest_after_next_frame(ui, selftest_pause_shot);
 }
@@ -914,11 +923,14 @@ static void selftest_start_phase(struct ui *ui, int phase)
 
 	t->phase = phase;
 	ui->next.flood = false;
-	ui->next.pause_at = -1;
+	ui->next.pause_at = ui->next.pause_next = -1;
 	ui->next.limit = t->limit;
 	switch (phase) {
 	case PHASE_PAUSE_CANCEL:
+		/* Paused at 50% for the shots, and at 75% to click Cancel: the
+		 * worker is then sure to see it before it could finish. */
 		ui->next.pause_at = 50;
+		ui->next.pause_next = SELFTEST_CANCEL_AT;
 		break;
 	case PHASE_FLOOD:
 		/* one emit per odd number below the limit */
@@ -1081,7 +1093,7 @@ int main(int argc, char **argv)
 	}
 	ui->loop = loop;
 	ui->shown = -1;
-	ui->next = (struct job){ .limit = limit, .pause_at = -1 };
+	ui->next = (struct job){ .limit = limit, .pause_at = -1, .pause_next = -1 };
 	ui_build(ui);
 	guint sigint_id = g_unix_signal_add(SIGINT, on_unix_signal, ui);
 	guint sigterm_id = g_unix_signal_add(SIGTERM, on_unix_signal, ui);
