@@ -171,9 +171,26 @@ static int reg_apply(struct relay__tdata *t, struct relay__fdreg *r, bool was_in
 	return rc < 0 ? -errno : 0;
 }
 
-/* Takes wd out of t's epoll set (t's loop owner). A closed fd (EBADF,
- * ENOENT: epoll dropped it already, or cannot any more: see fdslot) is
- * tolerated. */
+/* After a watcher of r left or was disabled: r's interest shrinks. A
+ * closed fd (EBADF, ENOENT: epoll dropped it already, or cannot any more:
+ * see fdslot) is not an error. */
+static void reg_shrink(struct relay__tdata *t, struct relay__fdreg *r, bool was_in)
+{
+	int rc = reg_apply(t, r, was_in);
+	if (rc < 0 && rc != -EBADF && rc != -ENOENT)
+		relay__diag(rc, "relay_watcher: epoll_ctl for fd %d failed: %s", r->fd,
+			    relay_strerror(rc));
+}
+
+static int watch_failed(const struct relay__watchdata *wd, int rc)
+{
+	char who[160];
+	return relay__diag(rc, "relay_watcher: %s: cannot watch fd %d: %s",
+			   relay__describe(&wd->owner->base, who, sizeof who), wd->fd,
+			   relay_strerror(rc));
+}
+
+/* Takes wd out of t's epoll set (t's loop owner). */
 static void unregister(struct relay__tdata *t, struct relay__watchdata *wd)
 {
 	struct relay__fdreg *r = wd->reg;
@@ -185,10 +202,7 @@ static void unregister(struct relay__tdata *t, struct relay__watchdata *wd)
 	wd->reg = NULL;
 	if (was_enabled)
 		t->watching--;
-	int rc = reg_apply(t, r, was_in);
-	if (rc < 0 && rc != -EBADF && rc != -ENOENT)
-		relay__diag(rc, "relay_watcher: epoll_ctl for fd %d failed: %s", r->fd,
-			    relay_strerror(rc));
+	reg_shrink(t, r, was_in);
 	if (!r->w[0] && !r->w[1])
 		reg_bury(t, r);
 }
@@ -228,10 +242,7 @@ static int do_register(struct relay__tdata *t, struct relay__watchdata *wd)
 			slot_give(t, r);
 			relay__free(r);
 		}
-		char who[160];
-		return relay__diag(rc, "relay_watcher: %s: cannot watch fd %d: %s",
-				   relay__describe(&wd->owner->base, who, sizeof who), wd->fd,
-				   relay_strerror(rc));
+		return watch_failed(wd, rc);
 	}
 	if (fresh) {
 		r->next = t->fdregs;
@@ -548,10 +559,7 @@ int relay_watcher_set_enabled(relay_watcher *w, bool on)
 			bool was_in = mask_of(r) != 0;
 			atomic_store(&wd->enabled, false);
 			self->watching--;
-			rc = reg_apply(self, r, was_in);
-			if (rc < 0 && rc != -EBADF && rc != -ENOENT)
-				relay__diag(rc, "relay_watcher: epoll_ctl for fd %d failed: %s", r->fd,
-					    relay_strerror(rc));
+			reg_shrink(self, r, was_in);
 		} else {
 			atomic_store(&wd->enabled, false);
 		}
@@ -563,10 +571,7 @@ int relay_watcher_set_enabled(relay_watcher *w, bool on)
 		rc = reg_apply(self, wd->reg, was_in);
 		if (rc < 0) {
 			atomic_store(&wd->enabled, false);
-			char who[160];
-			return relay__diag(rc, "relay_watcher: %s: cannot watch fd %d: %s",
-					   relay__describe(&w->base, who, sizeof who), wd->fd,
-					   relay_strerror(rc));
+			return watch_failed(wd, rc);
 		}
 		self->watching++;
 		return 0;
