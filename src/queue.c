@@ -70,6 +70,7 @@ struct relay__ring {
 	struct relay__chunk *held;            /* a spare too small, to free */
 	struct relay__ring *pnext;            /* producer's list */
 	struct relay__tdata *consumer;        /* counted reference */
+	uint64_t producer;                    /* its producer's id (relay__producer) */
 	_Alignas(64) _Atomic uint64_t produced;   /* records committed */
 	/* consumer's */
 	_Alignas(64) struct relay__chunk *rd;
@@ -226,7 +227,7 @@ static void ring_register(struct relay__ring *r, struct relay__tdata *to)
 	pthread_mutex_unlock(&q->lock);
 }
 
-static struct relay__ring *ring_new(struct relay__tdata *to)
+static struct relay__ring *ring_new(struct relay__tdata *from, struct relay__tdata *to)
 {
 	struct relay__ring *r = relay__calloc_aligned(sizeof *r, 64);
 	if (!r)
@@ -240,6 +241,13 @@ static struct relay__ring *ring_new(struct relay__tdata *to)
 	atomic_init(&r->refs, 1);   /* the producer's; the consumer's on registration */
 	relay__tdata_ref(to);
 	r->consumer = to;
+	/* Written before registration (q->lock): the consumer reads it. An
+	 * id, not the record's address: a new thread may get the address of
+	 * one that is gone, and would then wait for its rest. */
+	static atomic_uint_fast64_t next_id;
+	if (!from->prod.id)
+		from->prod.id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed) + 1;
+	r->producer = from->prod.id;
 	ring_register(r, to);
 	return r;
 }
@@ -299,7 +307,7 @@ int relay__queue_make_room(struct relay__tdata *from, struct relay__tdata *to, s
 		 * gone (no section, no lock here), so a producer that never idles
 		 * does not keep them. */
 		prune(p);
-		r = ring_new(to);
+		r = ring_new(from, to);
 		if (!r)
 			return -ENOMEM;
 		r->pnext = p->rings;
@@ -719,44 +727,74 @@ static inline void copy_record(unsigned char *dst, const struct relay__rec *rec)
 	}
 }
 
+struct deliver_fns {
+	void (*prepare)(struct relay__tdata *, struct relay__rec *);
+	void (*deliver)(struct relay__tdata *, struct relay__rec *);
+	bool (*stop)(struct relay__tdata *);
+};
+
+/* Delivers r's records up to this pass's snapshot; true when stop() cut
+ * the pass short. */
+static bool deliver_ring(struct relay__tdata *t, struct relay__ring *r,
+			 const struct deliver_fns *f, int *n)
+{
+	while (r->consumed < r->limit) {
+		struct relay__rec *rec = read_rec(r);
+		if (rec->kind != RELAY__REC_DEAD) {
+			/* prepare may deliver other events first, which may move
+			 * this record's target (taking the record along) or run
+			 * a nested loop (consuming it): look again. */
+			uint64_t at = r->consumed;
+			f->prepare(t, rec);
+			if (r->consumed != at)
+				continue;
+		}
+		union relay__rec_copy copy;
+		copy_record(copy.bytes, rec);
+		r->rd_off += rec->size;
+		r->consumed++;
+		if (copy.rec.kind == RELAY__REC_DEAD)
+			continue;
+		f->deliver(t, &copy.rec);
+		(*n)++;
+		if (f->stop(t))
+			return true;
+	}
+	return false;
+}
+
+/* Has r's producer an older ring in the list with records still to
+ * deliver? (The list is oldest first; a producer is a few per consumer.) */
+static bool older_pending(const relay__queue *q, const struct relay__ring *r)
+{
+	for (const struct relay__ring *x = q->rings; x != r; x = x->cnext)
+		if (x->producer == r->producer && x->consumed < x->limit)
+			return true;
+	return false;
+}
+
 int relay__queue_deliver(struct relay__tdata *t,
 			 void (*prepare)(struct relay__tdata *, struct relay__rec *),
 			 void (*deliver)(struct relay__tdata *, struct relay__rec *),
 			 bool (*stop)(struct relay__tdata *))
 {
+	const struct deliver_fns f = { prepare, deliver, stop };
 	int n = 0;
 	t->delivering++;
-	/* A pass cut short (a budget, a quit) goes on at the ring after the
-	 * one it stopped in, then wraps around: a producer with a long
-	 * backlog cannot keep the rings after it waiting while a host's
-	 * budget keeps cutting passes short. */
+	/* Round the list: a pass cut short (a budget, a quit) goes on at the
+	 * ring after the one it stopped in, then wraps, so a producer with a
+	 * long backlog cannot keep the rings after it waiting while a host's
+	 * budget keeps cutting passes short. A ring whose producer has an
+	 * older ring here with records left (a relay_thread run again: its
+	 * first run's ring is closed, the list is oldest first) waits for it,
+	 * so each producer's posts stay in order (D4). */
 	struct relay__ring *start = t->q.resume ? t->q.resume : t->q.rings;
 	t->q.resume = NULL;
 	bool wrapped = false;
 	for (struct relay__ring *r = start; r;) {
-		while (r->consumed < r->limit) {
-			struct relay__rec *rec = read_rec(r);
-			if (rec->kind != RELAY__REC_DEAD) {
-				/* prepare may deliver other events first, which may move
-				 * this record's target (taking the record along) or run
-				 * a nested loop (consuming it): look again. */
-				uint64_t at = r->consumed;
-				prepare(t, rec);
-				if (r->consumed != at)
-					continue;
-			}
-			union relay__rec_copy copy;
-			copy_record(copy.bytes, rec);
-			r->rd_off += rec->size;
-			r->consumed++;
-			if (copy.rec.kind == RELAY__REC_DEAD)
-				continue;
-			deliver(t, &copy.rec);
-			n++;
-			if (stop(t)) {
-				t->q.resume = r->cnext;   /* the next ring first, then r again */
-				goto out;
-			}
+		if (!older_pending(&t->q, r) && deliver_ring(t, r, &f, &n)) {
+			t->q.resume = r->cnext;   /* the next ring first, then r again */
+			goto out;
 		}
 		r = r->cnext;
 		if (!r && !wrapped && start != t->q.rings) {

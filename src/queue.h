@@ -158,6 +158,7 @@ typedef struct relay__producer {
 	 * the post's section (their release may free it: user code) */
 	struct relay__conn *stale;
 	uint32_t stale_n;
+	uint64_t id;                            /* unique in the process, 0: none yet */
 } relay__producer;
 
 int relay__queue_init(relay__queue *q);

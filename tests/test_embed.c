@@ -471,6 +471,74 @@ static void test_E11_budget_goes_round_the_producers(void **state)
 	support_app_destroy(a);
 }
 
+/* D4 across a cut-short pass: a relay_thread run twice posts through two
+ * rings (its first run's ring is closed); the budget's round of the
+ * producers must not deliver the second run's events before the first
+ * run's rest. */
+typedef struct d4src {
+	relay_object base;
+	RELAY_SIGNAL(val, int);
+	int run;
+} d4src;
+
+typedef struct d4rcv {
+	relay_object base;
+	int last, n, inversions;
+} d4rcv;
+
+static const relay_class d4src_class = { .name = "d4src", .size = sizeof(d4src) };
+static const relay_class d4rcv_class = { .name = "d4rcv", .size = sizeof(d4rcv) };
+
+enum { D4_N = 3000 };
+
+static void d4_on_val(d4rcv *r, const int *v)
+{
+	if (r->n++ && *v < r->last)
+		r->inversions++;
+	r->last = *v;
+}
+
+static void d4_job(void *data)
+{
+	d4src *s = data;
+	s->run++;
+	for (int i = 0; i < D4_N; i++) {
+		int v = s->run * 100000 + i;
+		assert_int_equal(relay_emit(s, val, &v), 0);
+	}
+	assert_int_equal(relay_thread_quit(relay_thread_current()), 0);
+}
+
+static void test_D4_restarted_producer_order_across_cut_passes(void **state)
+{
+	(void)state;
+	d4src *s = NULL;
+	d4rcv *r = NULL;
+	assert_int_equal(relay_object_new(&s, &d4src_class, NULL), 0);
+	assert_int_equal(relay_object_new(&r, &d4rcv_class, NULL), 0);
+	assert_int_equal(relay_connect(s, val, r, d4_on_val), 0);
+	assert_int_equal(relay_loop_attach(NULL), 0);
+	relay_thread *t = NULL;
+	assert_int_equal(relay_thread_create("d4-jobs", NULL, &t), 0);
+	assert_int_equal(relay_connect_func(t, started, d4_job, s), 0);
+	for (int job = 0; job < 2; job++) {
+		assert_int_equal(relay_thread_start(t), 0);
+		assert_int_equal(relay_thread_wait(t, SUPPORT_TIMEOUT_MS), 0);
+	}
+	int dispatches = 0;
+	while (r->n < 2 * D4_N && dispatches < 100000) {
+		assert_true(relay_loop_dispatch(0) >= 0);
+		dispatches++;
+	}
+	assert_int_equal(r->n, 2 * D4_N);
+	assert_true(dispatches > 2);   /* the budget did cut */
+	assert_int_equal(r->inversions, 0);
+	assert_int_equal(relay_loop_detach(), 0);
+	assert_int_equal(relay_thread_destroy(t), 0);
+	assert_int_equal(relay_object_destroy(s), 0);
+	assert_int_equal(relay_object_destroy(r), 0);
+}
+
 static void on_stale(support_app *self, const int *fd)
 {
 	(void)self;
@@ -497,7 +565,7 @@ static void test_E12_host_epoll_survives_rebuild(void **state)
 	assert_int_equal(relay_connect(w, activated, a, on_stale), 0);
 	assert_true(write(p[1], "x", 1) == 1);
 	close(p[0]);   /* misuse: the dup keeps it reported */
-	support_diag d;
+	static support_diag d;   /* static: a failed assertion leaves it installed */
 	support_diag_begin(&d);
 	for (int i = 0; i < 3; i++)
 		assert_true(relay_loop_dispatch(-1) >= 0);   /* disabled, set rebuilt */
@@ -527,7 +595,7 @@ static void test_E12_host_epoll_survives_rebuild(void **state)
 static void test_E9_misuse_refused_with_diagnostic(void **state)
 {
 	(void)state;
-	support_diag d;
+	static support_diag d;   /* static: a failed assertion leaves it installed */
 	support_diag_begin(&d);
 	assert_int_equal(relay_loop_dispatch(0), -EINVAL);
 	assert_int_equal(relay_loop_detach(), -EINVAL);
@@ -584,6 +652,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_E7_quit_ends_nested_loop_then_reaches_host),
 		cmocka_unit_test(test_E8_wakeup_hook_for_fdless_host),
 		cmocka_unit_test(test_E11_budget_goes_round_the_producers),
+		cmocka_unit_test(test_D4_restarted_producer_order_across_cut_passes),
 		cmocka_unit_test(test_E12_host_epoll_survives_rebuild),
 		cmocka_unit_test(test_E9_misuse_refused_with_diagnostic),
 		cmocka_unit_test(test_E9_attach_refused_in_relay_thread),

@@ -154,7 +154,7 @@ static void test_W3_duplicate_refused_bad_args(void **state)
 	(void)state;
 	int p[2];
 	assert_int_equal(pipe(p), 0);
-	support_diag d;
+	static support_diag d;   /* static: a failed assertion leaves it installed */
 	support_diag_begin(&d);
 	relay_watcher *a = NULL, *b = (relay_watcher *)(void *)0x1;
 	assert_int_equal(relay_watcher_create(p[0], RELAY_WATCH_READ, NULL, &a), 0);
@@ -198,7 +198,7 @@ static void test_W4_enable_from_other_thread_refused(void **state)
 	relay_thread *t = support_thread_start("w4");
 	relay_watcher *w = NULL;
 	assert_int_equal(relay_watcher_create(p[0], RELAY_WATCH_READ, NULL, &w), 0);
-	support_diag d;
+	static support_diag d;   /* static: a failed assertion leaves it installed */
 	support_diag_begin(&d);
 	support_app *ctx = support_app_new();
 	assert_int_equal(relay_object_move_to_thread(ctx, t), 0);
@@ -304,7 +304,7 @@ static void test_W7_closed_watched_fd_disabled_no_spin(void **state)
 	relay_watcher *w = watch(p[0], RELAY_WATCH_READ, s);
 	put(p[1], "data");
 	close(p[0]);
-	support_diag d;
+	static support_diag d;   /* static: a failed assertion leaves it installed */
 	support_diag_begin(&d);
 	passes(3);
 	assert_false(relay_watcher_is_enabled(w));
@@ -547,7 +547,7 @@ static void test_W14_closed_fd_number_reused(void **state)
 	close(p[0]);
 	int q[2];
 	assert_int_equal(pipe(q), 0);   /* takes p[0]'s number */
-	support_diag d;
+	static support_diag d;   /* static: a failed assertion leaves it installed */
 	support_diag_begin(&d);
 	passes(3);
 	support_diag_end(&d);
