@@ -931,6 +931,247 @@ RELAY_API int relay_invoke_blocking(relay_object *context, int (*fn)(void *data)
 	relay_invoke_blocking(RELAY__OBJ(context), (fn), (data), (result))
 
 /* ======================================================================
+ * Pools: run tasks on worker threads and hear back in your thread
+ *
+ * A pool (Qt's QThreadPool, GLib's GThreadPool) runs tasks on up to
+ * max_threads threads, started on demand and ended after an idle period.
+ * A task reports back to a context object: its progress, and exactly once
+ * its end, are delivered in the context's thread through the same queues
+ * as queued signals - never inside the call that caused them. The report
+ * is bound when the task is submitted, so no notification can be missed
+ * by connecting too late (Qt's QFutureWatcher::setFuture race):
+ *
+ *     static int hash_run(relay_task *task, hash_job *job);        // pool
+ *     static void hash_progress(window *w, hash_job *job, const double *f);
+ *     static void hash_done(window *w, hash_job *job, int status,
+ *                           const digest *d);                      // window's thread
+ *     static void hash_free(hash_job *job);
+ *     RELAY_TASK_DEFINE(hash_task, window, hash_job, double, digest,
+ *                       hash_run, hash_progress, hash_done, hash_free);
+ *
+ *     relay_task_submit(relay_pool_default(), &hash_task, w, job, 0, &task);
+ *
+ * Inside run, the task polls relay_task_cancelled(task) (a relaxed load),
+ * reports with relay_task_progress(task, &fraction) (latest value wins: a
+ * tight loop costs a copy, not an event) and sets its result with
+ * relay_task_set_result(task, &d). Then, in the context's thread:
+ * progress(w, job, &latest) as the loop gets to it - the last value
+ * before the end is always delivered before it - then finished(w, job,
+ * status, result) once, with status 0, run's negative return value, or
+ * -ECANCELED; then free_data(job), exactly once, whatever happened. If
+ * the context is destroyed first, progress and finished are skipped and
+ * free_data still runs (in the thread that drops the report).
+ *
+ * A pool thread serves a relay loop between tasks and while idle: objects
+ * a task creates live in that thread and get their queued calls, timers
+ * and delete_later there (after the task returns, or when it calls
+ * relay_process_events). A pool thread with active timers or watchers
+ * does not expire. A task may block-invoke into another thread (the main
+ * thread, say); cancelling the task releases that call with -ECANCELED.
+ *
+ * Two pools, not one, when tasks block: keep relay_pool_default() (one
+ * thread per CPU) for CPU work, and give blocking work (files, DNS,
+ * databases) its own pool with more threads, so that tasks waiting on I/O
+ * cannot starve the CPU work, nor it them (GTask's shared pool of 10
+ * threads livelocks when its tasks wait for each other).
+ * ====================================================================== */
+
+typedef struct relay_pool relay_pool;
+typedef struct relay_task relay_task;
+
+typedef struct relay_pool_config {
+	const char *name;     /* threads are "<name>-<n>" in top -H and gdb (at most
+			       * 15 bytes shown); NULL: "pool" */
+	int max_threads;      /* at most this many threads; 0: the CPUs online */
+	int expiry_ms;        /* an idle thread ends after this; 0: 30000; < 0: never */
+	size_t stack_size;    /* of each thread; 0: the system's default */
+} relay_pool_config;
+
+/* Create a pool (cfg NULL: the defaults). No thread starts until a task is
+ * submitted. Any thread. Returns 0, -EINVAL (max_threads < 0), -ENOMEM. */
+RELAY_API int relay_pool_create(const relay_pool_config *cfg, relay_pool **out);
+
+/* The process's default pool, "relay-pool", one thread per CPU online,
+ * created on first use. relay_main_shutdown (and relay_main_run) shut it
+ * down with the other pools, then open it again for later use. Any
+ * thread. NULL only on -ENOMEM. */
+RELAY_API relay_pool *relay_pool_default(void);
+
+/* Wait until no task is queued or running, at most timeout_ms (negative:
+ * no limit). New tasks may still be submitted meanwhile. Refused with
+ * RELAY_EDEADLOCK from a thread of this pool. Returns 0 or -ETIMEDOUT.
+ * Any other thread. */
+RELAY_API int relay_pool_wait_for_done(relay_pool *p, int timeout_ms);
+
+/* End the pool's work within timeout_ms (negative: no limit): new
+ * submissions are refused with -ESHUTDOWN, queued tasks finish with
+ * -ECANCELED (not run), running ones are cancelled (their blocking calls
+ * released) and waited for, then the threads end. Returns 0, or
+ * -ETIMEDOUT with one diagnostic per thread still running a task (named).
+ * May be called again to wait longer. Refused with RELAY_EDEADLOCK from a
+ * thread of this pool. Any other thread. */
+RELAY_API int relay_pool_shutdown(relay_pool *p, int timeout_ms);
+
+/* Shut the pool down with no time limit (it waits for running tasks to
+ * return: shut it down with a timeout first if one might not) and free
+ * it. Not for relay_pool_default() (-EINVAL). Refused with
+ * RELAY_EDEADLOCK from a thread of this pool. Any other thread. */
+RELAY_API int relay_pool_destroy(relay_pool *p);
+
+/* Counters, a snapshot. Any thread. */
+typedef struct relay_pool_stats {
+	int threads;          /* alive now */
+	int idle;             /* of which waiting for a task */
+	int peak_threads;
+	uint64_t queued;      /* tasks waiting now */
+	uint64_t running;     /* tasks running now */
+	uint64_t submitted;
+	uint64_t completed;   /* run returned */
+	uint64_t cancelled;   /* finished with -ECANCELED (queued or running) */
+	uint64_t threads_started;
+} relay_pool_stats;
+RELAY_API int relay_pool_stats_get(const relay_pool *p, relay_pool_stats *out);
+
+/* What a task does and how it reports back. All callbacks but run are
+ * optional (NULL). Fill it with RELAY_TASK_DEFINE, which checks the
+ * functions' types at compile time, or by hand for bindings. */
+typedef struct relay_task_ops {
+	int (*run)(relay_task *task, void *data);                  /* a pool thread */
+	void (*progress)(relay_object *context, void *data, const void *value);
+	void (*finished)(relay_object *context, void *data, int status, const void *result);
+	void (*free_data)(void *data);
+	size_t progress_size, progress_align;   /* the progress value's type */
+	size_t result_size, result_align;       /* the result's type */
+	const relay_payload_ops *progress_ops;  /* copy/free hooks, or NULL */
+	const relay_payload_ops *result_ops;
+} relay_task_ops;
+
+/* A task with no progress value or no result names relay_none as P or R. */
+typedef relay__none relay_none;
+
+/* RELAY_TASK_DEFINE(name, Ctx, Data, P, R, run, progress, finished,
+ * free_data) defines `static const` task kind `name` for a context of
+ * type Ctx (an object type), data of type Data, progress values of type P
+ * and a result of type R. The functions must be, exactly (NULL for any
+ * but run):
+ *     int  run(relay_task *task, Data *data);
+ *     void progress(Ctx *context, Data *data, const P *value);
+ *     void finished(Ctx *context, Data *data, int status, const R *result);
+ *     void free_data(Data *data);
+ * each mistake is refused at compile time with a message naming it (GCC,
+ * Clang). Submit with relay_task_submit(pool, &name, context, data, ...),
+ * which checks context and data against Ctx and Data. */
+#define RELAY_TASK_DEFINE(name, Ctx, Data, P, R, run, progress, finished, free_data) \
+	RELAY__TASK_DEFINE(name, Ctx, Data, P, R, run, progress, finished, free_data)
+
+/* Submit a task: run(task, data) on a thread of the pool (NULL: the
+ * default pool), higher priority first, FIFO among equals (Qt's order).
+ * context (may be NULL when the kind has neither progress nor finished:
+ * free_data then runs in the pool thread after run) receives the reports
+ * in its thread. *out (out may be NULL: nothing to wait for or cancel)
+ * receives a handle, released with relay_task_release. Any thread.
+ * Returns 0, -EINVAL (no run; a context-less task with callbacks),
+ * -ENOMEM, -ESHUTDOWN (the pool is shut down), -EAGAIN (no thread could
+ * be started and none runs), RELAY_EDESTROYED, RELAY_ENOTRUNNING (context
+ * has no thread); on an error nothing was queued and the caller keeps
+ * data. */
+RELAY_API int relay_pool_submit(relay_pool *p, const relay_task_ops *ops, relay_object *context,
+				void *data, int priority, relay_task **out);
+#define relay_task_submit(pool, kind, context, data, priority, out) \
+	relay_pool_submit((pool), RELAY__TASK_OPS(kind), RELAY__TASK_CTX(kind, context), \
+			  RELAY__TASK_DATA(kind, data), (priority), (out))
+
+/* ---- inside run (the pool thread running the task) ---- */
+
+/* Whether the task has been cancelled: a relaxed load, cheap enough for an
+ * inner loop. Any thread. */
+RELAY_API bool relay_task_cancelled(const relay_task *task);
+
+/* Report progress: *value (of the kind's P) is copied (with its copy hook)
+ * into the task's latest value, replacing one not yet delivered (whose
+ * copy is freed, and counted); one event is queued to the context only
+ * when none is on its way. Never blocks. The thread running the task
+ * only (RELAY_EWRONGTHREAD elsewhere). Returns 0, -EINVAL (the kind has
+ * no progress), -ENOMEM (a copy or the event: the value is kept if it
+ * was stored, and delivered before finished at the latest). */
+RELAY_API int relay_task_progress(relay_task *task, const void *value);
+
+/* Set the result passed to finished (copied with the kind's result hooks;
+ * a second call replaces the first). The thread running the task only.
+ * Returns 0, -EINVAL (the kind has no result), -ENOMEM. */
+RELAY_API int relay_task_set_result(relay_task *task, const void *value);
+
+/* The task the calling thread is running, or NULL. */
+RELAY_API relay_task *relay_task_current(void);
+
+/* ---- from any thread, through the handle ---- */
+
+/* Cancel: a queued task is taken out of the queue and will finish with
+ * -ECANCELED without running; a running one is flagged (its run polls
+ * relay_task_cancelled) and its blocking call, if it is in one, released
+ * with -ECANCELED; it will finish with -ECANCELED whatever run returns,
+ * its result discarded. Returns 0 when the task's status is (or will be)
+ * -ECANCELED, -EALREADY when run had already returned. Any thread. */
+RELAY_API int relay_task_cancel(relay_task *task);
+
+/* Wait until run has returned or will never run (the finished report may
+ * still be on its way to the context), at most timeout_ms (negative: no
+ * limit); *status (may be NULL) receives the task's status. It does not
+ * run the task in the waiting thread (Qt's waitForFinished does: see
+ * docs/design.md). Refused with RELAY_EWAITSELF from the task itself and
+ * RELAY_EDEADLOCK from another thread of its pool. Returns 0 or
+ * -ETIMEDOUT. Any other thread. */
+RELAY_API int relay_task_wait(relay_task *task, int timeout_ms, int *status);
+
+/* relay_task_cancel, then relay_task_wait: returns 0 only when run is not
+ * running and never will (it had returned, it was taken out of the
+ * queue, or it returned after the cancel), -ETIMEDOUT when it still runs
+ * (flagged), RELAY_EWAITSELF, RELAY_EDEADLOCK. Any other thread. */
+RELAY_API int relay_task_cancel_and_wait(relay_task *task, int timeout_ms);
+
+/* Let go of the handle (the task goes on). NULL is ignored. Any thread. */
+RELAY_API void relay_task_release(relay_task *task);
+
+/* ---- QtConcurrent's conveniences ---- */
+
+/* Run fn(data) on the pool and then(context, data, r) in context's thread,
+ * r being fn's return value, or -ECANCELED if it was cancelled before it
+ * ran; then free_data(data) (may be NULL). With GCC and Clang the types
+ * are checked: int fn(D *), void then(C *, D *, int), void free_data(D *)
+ * for a context of type C * and data of type D *. Returns as
+ * relay_pool_submit. */
+#define relay_run(pool, context, fn, data, then, free_data, out) \
+	RELAY__RUN(pool, context, fn, data, then, free_data, out)
+RELAY_API int relay_pool_run(relay_pool *p, relay_object *context, int (*fn)(void *data),
+			     void *data, void (*then)(relay_object *context, void *data, int result),
+			     void (*free_data)(void *data), relay_task **out);
+
+/* A parallel map: out[i] = item(&in[i]) for i < count, on the pool's
+ * threads, in chunks; out's order is in's. Progress (items done) is
+ * reported as the latest value; finished gets 0, the first error an item
+ * returned (the rest are not started), or -ECANCELED. The arrays must
+ * stay valid until finished has run (or the handle's wait returned). */
+typedef struct relay_map_progress {
+	size_t done, total;
+} relay_map_progress;
+typedef struct relay_map_ops {
+	int (*item)(const void *in, void *out, void *user);   /* pool threads, concurrently */
+	void (*progress)(relay_object *context, void *user, const relay_map_progress *p);
+	void (*finished)(relay_object *context, void *user, int status);
+	void (*free_user)(void *user);
+	size_t chunk;         /* items per chunk; 0: about 8 chunks per thread */
+} relay_map_ops;
+/* in_size and out_size are the elements' sizes (relay_map passes
+ * sizeof *in and sizeof *out). Returns as relay_pool_submit, and -EINVAL
+ * for no item function or a size of 0. */
+RELAY_API int relay_pool_map(relay_pool *p, const relay_map_ops *ops, relay_object *context,
+			     const void *in, size_t in_size, void *out, size_t out_size,
+			     size_t count, void *user, relay_task **task);
+#define relay_map(pool, ops, context, in, out, count, user, task) \
+	relay_pool_map((pool), (ops), RELAY__OBJ(context), (in), sizeof *(in), (out), \
+		       sizeof *(out), (count), (user), (task))
+
+/* ======================================================================
  * Private: the compile-time checks behind the macros above
  *
  * With GCC and Clang every mistake gets one diagnostic of its own.
@@ -1139,6 +1380,41 @@ RELAY_API int relay_invoke_blocking(relay_object *context, int (*fn)(void *data)
 		      "relay_emit: the payload type does not match the signal"); \
 	(const void *)__builtin_choose_expr(RELAY__N(ok, n), (p), (const void *)0); }))
 
+/* Task kinds: each function is checked against the type it must have (a
+ * function name or NULL, where NULL is allowed), in a constant expression
+ * (the assertion sits in a struct whose size is taken), so that the kind
+ * can be a static const. */
+#define RELAY__TASKFN(f, T, null_ok, msg) \
+	__builtin_choose_expr(sizeof(struct { \
+		_Static_assert(_Generic(1 ? (f) : (f), T: 1, void *: (null_ok), default: 0), msg); \
+		char relay__c; }), (f), 0)
+#define RELAY__TASK_CTX(kind, c) (__extension__ ({ \
+	RELAY__ASSERT(_Generic((c), __typeof__(1 ? (kind)->relay__ctx : (kind)->relay__ctx): 1, void *: 1, default: 0), \
+		      "relay_task_submit: the context is not of the task kind's context type"); \
+	RELAY__OBJ(c); }))
+#define RELAY__TASK_DATA(kind, d) (__extension__ ({ \
+	RELAY__ASSERT(_Generic((d), __typeof__(1 ? (kind)->relay__data : (kind)->relay__data): 1, void *: 1, default: 0), \
+		      "relay_task_submit: the data is not of the task kind's data type"); \
+	(void *)(d); }))
+#define RELAY__RUN(pool, context, fn, data, then, free_data, out) \
+	RELAY__RUN_(pool, context, fn, data, then, free_data, out, __COUNTER__)
+#define RELAY__RUN_(pool, context, fn, data, then, free_data, out, n) (__extension__ ({ \
+	typedef __typeof__(data) RELAY__N(D, n); \
+	typedef RELAY__RTYPE(context) RELAY__N(C, n); \
+	RELAY__ASSERT(_Generic(1 ? (fn) : (fn), int (*)(RELAY__N(D, n)): 1, default: 0), \
+		      "relay_run: fn must be int fn(D *data), D * being the type of data"); \
+	RELAY__ASSERT(_Generic(1 ? (then) : (then), \
+			       void (*)(RELAY__N(C, n), RELAY__N(D, n), int): 1, \
+			       void *: 1, default: 0), \
+		      "relay_run: then must be void then(C *context, D *data, int result), " \
+		      "C * being the type of context and D * that of data"); \
+	RELAY__ASSERT(_Generic(1 ? (free_data) : (free_data), void (*)(RELAY__N(D, n)): 1, \
+			       void *: 1, default: 0), \
+		      "relay_run: free_data must be void free_data(D *data), or NULL"); \
+	relay_pool_run((pool), RELAY__OBJ(context), (int (*)(void *))(fn), (void *)(data), \
+		       (void (*)(relay_object *, void *, int))(then), \
+		       (void (*)(void *))(free_data), (out)); }))
+
 #else /* neither GCC nor Clang: no checks */
 
 #define RELAY__OBJ(p) ((relay_object *)(p))
@@ -1151,7 +1427,44 @@ RELAY_API int relay_invoke_blocking(relay_object *context, int (*fn)(void *data)
 #define RELAY__NOARG(s, sig) ((size_t)0)
 #define RELAY__PAYLOAD(s, sig, p) ((const void *)(p))
 
+#define RELAY__TASKFN(f, T, null_ok, msg) (f)
+#define RELAY__TASK_CTX(kind, c) ((relay_object *)(c))
+#define RELAY__TASK_DATA(kind, d) ((void *)(d))
+#define RELAY__RUN(pool, context, fn, data, then, free_data, out) \
+	relay_pool_run((pool), (relay_object *)(context), (int (*)(void *))(fn), (void *)(data), \
+		       (void (*)(relay_object *, void *, int))(then), \
+		       (void (*)(void *))(free_data), (out))
+
 #endif
+
+/* A task kind: the ops, and the context and data types for the checks of
+ * relay_task_submit (the pointers are never read or written). */
+#define RELAY__TASK_OPS(kind) (&(kind)->relay__ops)
+#define RELAY__TASK_DEFINE(name, Ctx, Data, P, R, f_run, f_progress, f_finished, f_free) \
+	static const union { \
+		relay_task_ops relay__ops; \
+		Ctx *relay__ctx; \
+		Data *relay__data; \
+	} name = { { \
+		.run = (int (*)(relay_task *, void *))RELAY__TASKFN(f_run, \
+			int (*)(relay_task *, Data *), 0, "RELAY_TASK_DEFINE(" #name "): run " \
+			"must be int " #f_run "(relay_task *task, " #Data " *data)"), \
+		.progress = (void (*)(relay_object *, void *, const void *))RELAY__TASKFN( \
+			f_progress, void (*)(Ctx *, Data *, const P *), 1, \
+			"RELAY_TASK_DEFINE(" #name "): progress must be void " #f_progress \
+			"(" #Ctx " *context, " #Data " *data, const " #P " *value), or NULL"), \
+		.finished = (void (*)(relay_object *, void *, int, const void *))RELAY__TASKFN( \
+			f_finished, void (*)(Ctx *, Data *, int, const R *), 1, \
+			"RELAY_TASK_DEFINE(" #name "): finished must be void " #f_finished \
+			"(" #Ctx " *context, " #Data " *data, int status, const " #R \
+			" *result), or NULL"), \
+		.free_data = (void (*)(void *))RELAY__TASKFN(f_free, void (*)(Data *), 1, \
+			"RELAY_TASK_DEFINE(" #name "): free_data must be void " #f_free \
+			"(" #Data " *data), or NULL"), \
+		.progress_size = sizeof(P), .progress_align = _Alignof(P), \
+		.result_size = sizeof(R), .result_align = _Alignof(R), \
+		.progress_ops = NULL, .result_ops = NULL } }
+
 
 #ifdef __cplusplus
 }

@@ -46,6 +46,9 @@ const char *relay_strerror(int code)
 		case EEXIST: return "connection already exists";
 		case EBUSY: return "busy";
 		case EAGAIN: return "resource temporarily unavailable";
+		case ECANCELED: return "cancelled";
+		case ESHUTDOWN: return "pool is shut down";
+		case EALREADY: return "already done";
 		default: return "system error";
 		}
 	}

@@ -42,6 +42,10 @@ static void free_payload(struct relay__event *ev)
 
 void relay__event_free(struct relay__event *ev, int status)
 {
+	if (ev->kind == RELAY__EV_TASK) {   /* it lives in its task */
+		relay__task_event_free(ev, status);
+		return;
+	}
 	free_payload(ev);
 	if (ev->kind == RELAY__EV_SINGLE_SHOT && ev->u.shot)
 		relay__single_shot_free(ev->u.shot);   /* never armed: skipped */

@@ -55,6 +55,8 @@ struct relay__tls {
 	relay_object *sender;             /* relay_sender() (signal.c) */
 	struct relay__emission *emission; /* innermost emission running here (signal.c) */
 	struct relay__tdata *serving;     /* stopped loop this thread serves (loop.c) */
+	struct relay__worker *worker;     /* this thread is a pool's (pool.c) */
+	struct relay_task *task;          /* the task it runs now (pool.c) */
 	struct relay__snap *cache[RELAY__CACHE_SLOTS];  /* emit snapshot cache */
 };
 extern _Thread_local struct relay__tls relay__tls RELAY__TLS_MODEL;
@@ -228,7 +230,8 @@ enum relay__event_kind {
 	RELAY__EV_SLOT,        /* queued slot call: conn + payload (heap) */
 	RELAY__EV_INVOKE,      /* relay_invoke */
 	RELAY__EV_CALL,        /* relay_invoke_blocking */
-	RELAY__EV_SINGLE_SHOT  /* arm a single shot in the receiver's thread */
+	RELAY__EV_SINGLE_SHOT, /* arm a single shot in the receiver's thread */
+	RELAY__EV_TASK         /* a pool task's end, kept inside the task (task.c) */
 };
 
 /* A blocking call's outcome, shared by the waiter and its event. Whoever
@@ -350,6 +353,10 @@ struct relay__tdata {
 	bool restart_pending;            /* start() while FINISHING; q.lock */
 	atomic_bool drained;             /* GONE and drained (relay__loop_serve) */
 	atomic_bool interrupt;
+	/* a pass waiting for work returns (relay__loop_nudge): a pool's idle
+	 * thread, given a task; seq_cst, the request half of the wake-up
+	 * handshake */
+	atomic_bool nudge;
 	atomic_uint_fast64_t exit_req;   /* RELAY__EXIT_PENDING | code */
 	atomic_int last_exit_code;
 	relay__queue q;                  /* posted events (queue.c) */
@@ -440,6 +447,12 @@ int relay__loop_pass(struct relay__tdata *self, int timeout_ms);
 int relay__loop_run(struct relay__tdata *self);
 /* Wakes t's loop if it sleeps. Any thread. */
 void relay__loop_wake(struct relay__tdata *t);
+/* Makes t's pass that waits (or will wait) for work return now, even
+ * with nothing to deliver; t clears t->nudge before it waits. Any thread. */
+void relay__loop_nudge(struct relay__tdata *t);
+/* Whether t's loop has something that keeps it busy or due later: events,
+ * timers, watchers, deletions held. The owner. */
+bool relay__loop_keeps(struct relay__tdata *t);
 /* The loop level for deferred deletions (Qt's loopLevel + scopeLevel). */
 int relay__loop_level(const struct relay__tdata *t);
 /* The moved list joins the pass's batch; its timers are armed (they
@@ -579,5 +592,18 @@ static RELAY__ALWAYS_INLINE bool relay__conn_call_checked(_Atomic uintptr_t *slo
 	relay__frame_leave_at(slot, &c->deep_calls);
 	return true;
 }
+
+/* ---- pools and tasks (pool.c, task.c) ---- */
+/* A task's end event: delivered (callbacks), or freed undelivered. */
+void relay__task_deliver(struct relay__tdata *self, struct relay__event *ev);
+void relay__task_event_free(struct relay__event *ev, int status);
+/* A blocking call made from a pool thread: registered so that cancelling
+ * its task releases it (-ECANCELED). enter returns false when the task is
+ * cancelled already and the call was released (claimed) by it. */
+bool relay__pool_block_enter(struct relay__completion *c);
+void relay__pool_block_leave(void);
+/* relay_main_shutdown: every pool is shut down within timeout_ms; the
+ * default pool opens again. */
+void relay__pools_shutdown(int timeout_ms);
 
 #endif

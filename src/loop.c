@@ -45,6 +45,13 @@ static bool quit_requested(struct relay__tdata *self)
 	return self->loops && self->loops->quit;
 }
 
+/* A pass waiting for work returns for a quit, or when nudged. */
+static bool wake_requested(struct relay__tdata *self)
+{
+	return quit_requested(self) ||
+	       atomic_load_explicit(&self->nudge, memory_order_seq_cst);
+}
+
 /* A pass stops early for a quit, or when an embedding host's budget is
  * spent (the clock is read every 32 records: a slot costs more than that
  * read, a record may cost less). */
@@ -212,6 +219,13 @@ void relay__dispatch(struct relay__tdata *self, struct relay__event *ev)
 		break;
 	case RELAY__EV_CALL:
 		deliver_call(self, ev);
+		break;
+	case RELAY__EV_TASK:
+		bump(&self->delivered, 1);
+		self->scope++;
+		relay__task_deliver(self, ev);
+		self->scope--;
+		relay__event_free(ev, 0);
 		break;
 	default:
 		relay__event_drop(self, ev);
@@ -418,7 +432,7 @@ static bool spin_for_work(struct relay__tdata *self, int timeout_ms)
 	if (timeout_ms >= 0 && (uint64_t)timeout_ms * 1000000u < budget)
 		budget = (uint64_t)timeout_ms * 1000000u;
 	do {
-		if (relay__queue_pending(self) || quit_requested(self))
+		if (relay__queue_pending(self) || wake_requested(self))
 			return true;
 		sched_yield();
 		cpu_relax();
@@ -444,12 +458,12 @@ int relay__loop_pass(struct relay__tdata *self, int timeout_ms)
 	int n = run_ready(self, now);
 	if (n == 0)
 		idle_trim(self, now);
-	if (n > 0 || quit_requested(self) || timeout_ms == 0 || self->batch)
+	if (n > 0 || wake_requested(self) || timeout_ms == 0 || self->batch)
 		return n;
 
 	int t = sleep_timeout(self, timeout_ms);
 	if (t != 0 && !spin_for_work(self, t) &&
-	    relay__queue_prepare_sleep(self, quit_requested)) {
+	    relay__queue_prepare_sleep(self, wake_requested)) {
 		int rc = relay__poll_wait(self, t);
 		relay__queue_awake(&self->q);
 		bump(&self->wakeups, 1);
@@ -547,6 +561,21 @@ int relay__loop_run(struct relay__tdata *self)
 void relay__loop_wake(struct relay__tdata *t)
 {
 	relay__queue_wake_if_sleeping(&t->q);
+}
+
+/* The request half of the wake-up handshake: a seq_cst store, then the
+ * load of the sleep flag (relay__queue_prepare_sleep's busy check reads
+ * the nudge after announcing its sleep). */
+void relay__loop_nudge(struct relay__tdata *t)
+{
+	atomic_store_explicit(&t->nudge, true, memory_order_seq_cst);
+	relay__queue_wake_if_sleeping(&t->q);
+}
+
+bool relay__loop_keeps(struct relay__tdata *t)
+{
+	return t->batch || t->held || relay__heap_top(&t->timers) || t->watching > 0 ||
+	       relay__queue_pending(t) || atomic_load(&t->q.mail);
 }
 
 /* ---- serving a loop nobody runs ---- */

@@ -149,7 +149,16 @@ int relay__post_blocking(struct relay__anchor *a, struct relay__event *ev, int *
 		relay__completion_unref(c);
 		return RELAY_ENOTRUNNING;
 	}
+	/* A pool task's call: its cancel releases it (the event, met later,
+	 * is skipped: the canceller claimed the completion). */
+	bool registered = relay__tls.worker && relay__tls.task;
+	if (registered && !relay__pool_block_enter(c)) {
+		relay__completion_unref(c);
+		return -ECANCELED;
+	}
 	rc = relay__completion_wait(c);
+	if (registered)
+		relay__pool_block_leave();
 	if (rc == 0 && result)
 		*result = c->result;
 	relay__completion_unref(c);

@@ -875,6 +875,8 @@ int relay_main_shutdown(int timeout_ms)
 	if (!self->is_main)
 		return relay__diag(RELAY_EWRONGTHREAD, "relay_main_shutdown: called from thread "
 				   "'%s'; call it from the main thread", self->name);
+	/* Pools first: their tasks may call into the threads stopped next. */
+	relay__pools_shutdown(timeout_ms < 0 ? 5000 : timeout_ms);
 	stop_all_threads(timeout_ms < 0 ? 5000 : timeout_ms);
 	relay__loop_pass(self, 0);     /* what the stopping threads sent back */
 	relay__run_deletes(self, true);

@@ -1,0 +1,161 @@
+/*
+ * pool.h - private to pool.c (threads, the queue, waits, shutdown), task.c
+ * (a task's life and its reports) and map.c (relay_pool_map, relay_run).
+ *
+ * One lock per pool, a leaf (internal.h's level 3): it guards the queue,
+ * the workers' lists and every task's phase and job counts. No user code
+ * and no allocation run under it; a task's end (its report, free_data) is
+ * decided under it and carried out after it is released.
+ *
+ * Who runs what at the same time on a task:
+ *   - submit (any thread) creates it and queues its jobs: nobody else
+ *     sees it before the lock is released;
+ *   - a worker takes a job (lock), runs it (no lock: run reads the cancel
+ *     flag, writes its progress slots and result), ends it (lock);
+ *   - cancel, wait, shutdown (any thread) read and change phase and jobs
+ *     under the lock; cancel sets the flag (relaxed for the task's polls;
+ *     the lock orders it against the job's end);
+ *   - the context's thread delivers progress and the end (no lock: the
+ *     progress slots are a single-writer, single-reader triple buffer,
+ *     the result is written before the end is decided, under the lock,
+ *     and read after its event crossed a queue).
+ */
+#ifndef RELAY_POOL_H
+#define RELAY_POOL_H
+
+#include "internal.h"
+
+/* A map has at most this many jobs (one per thread it may use), and a
+ * submit wakes at most this many idle threads. */
+#define RELAY__POOL_WAKE_MAX 64
+
+/* One unit of work in a pool's queue: a task has one, a map several. */
+struct relay__job {
+	struct relay__job *prev, *next;   /* the queue, by priority then age; lock */
+	struct relay_task *task;
+	int prio;
+	bool queued;                      /* lock */
+};
+
+struct relay__worker {
+	relay_pool *pool;
+	struct relay__tdata *td;          /* its thread's record (lock) */
+	struct relay__worker *prev, *next;            /* the pool's live workers; lock */
+	struct relay__worker *idle_prev, *idle_next;  /* waiting for a task; lock */
+	bool idle;                        /* lock */
+	struct relay_task *task;          /* running now; lock */
+	struct relay__completion *blocked;   /* its blocking call; lock */
+	pthread_t pthread;
+	char name[16];
+};
+
+enum relay__task_phase { RELAY__TASK_QUEUED, RELAY__TASK_RUNNING, RELAY__TASK_RAN };
+/* What kind of work: a task (ops), relay_run (fn, then), a map. */
+enum relay__task_kind { RELAY__TASK_KIND_TASK, RELAY__TASK_KIND_RUN, RELAY__TASK_KIND_MAP };
+
+struct relay__map;
+
+struct relay_task {
+	atomic_int refs;                  /* handle, the pool's (until the end is
+					   * delivered or dropped), progress events */
+	atomic_bool cancel;               /* polled by run */
+	relay_pool *pool;
+	relay_task_ops ops;
+	void *data;
+	struct relay__anchor *ctx;        /* the context (counted), NULL for none */
+	/* lock: */
+	int phase;                        /* relay__task_phase */
+	unsigned jobs_left;               /* queued or running */
+	unsigned jobs_running;
+	int status;                       /* the end's, once RAN */
+	struct relay_task *end_next;      /* ends decided, to carry out after unlock */
+	/* the end's report, inside the task (it cannot fail for memory) */
+	struct relay__event *end_ev;
+	/* the result: written by run's thread, read by the end */
+	void *result;
+	bool has_result;
+	/* progress: a triple buffer of copies; the writer owns back, the
+	 * reader front, mid is exchanged (bit 2: fresh, not yet read) */
+	unsigned char *pslots;
+	size_t pstride;
+	unsigned pback, pfront;
+	atomic_uint pmid;
+	atomic_bool pposted;              /* a progress event is on its way */
+	atomic_bool ended;                /* the end was delivered: later progress is late */
+	atomic_uint_fast64_t replaced;    /* progress values overwritten unread */
+	int kind;                         /* relay__task_kind */
+	/* relay_run */
+	int (*fn)(void *data);
+	void (*then)(relay_object *context, void *data, int result);
+	/* relay_pool_map */
+	struct relay__map *map;
+	void (*map_finished)(relay_object *context, void *user, int status);
+	size_t map_last;                  /* progress delivered (the context's thread) */
+	unsigned njobs;
+	struct relay__job jobs[];
+};
+
+struct relay_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;              /* a task ran, a thread ended (broadcast) */
+	char name[32];
+	int max_threads, expiry_ms;
+	size_t stack_size;
+	bool is_default;
+	/* lock: */
+	bool shut;                        /* submissions refused */
+	bool stopping;                    /* threads end instead of idling */
+	struct relay__job *head, *tail;
+	struct relay__worker *workers, *idle, *dead;
+	int threads, idle_n, peak, spawned, waiters;
+	uint64_t queued, running, submitted, completed, cancelled;
+	struct relay_pool *next_pool;     /* the registry (pool.c) */
+};
+
+/* ---- pool.c ---- */
+/* Queue the task's jobs; wakes or starts a thread. -ESHUTDOWN, -EAGAIN. */
+int relay__pool_enqueue(relay_pool *p, struct relay_task *t);
+/* Under the lock: takes the task's queued jobs out of the queue. */
+void relay__pool_unqueue_locked(relay_pool *p, struct relay_task *t);
+/* Under the lock: releases (after unlock) the blocking calls of the
+ * workers running t, collected on *list with a reference each. */
+void relay__pool_collect_blocked_locked(relay_pool *p, struct relay_task *t,
+					struct relay__completion **list, size_t *n, size_t cap);
+void relay__pool_release_blocked(struct relay__completion **list, size_t n);
+/* Waits on the pool's condition until deadline_ns (0: none); lock held.
+ * Returns false on timeout. */
+bool relay__pool_wait_locked(relay_pool *p, uint64_t deadline_ns);
+uint64_t relay__pool_deadline(int timeout_ms);
+/* Refused waits: from the task itself, or from any thread of the pool. */
+int relay__pool_check_wait(relay_pool *p, struct relay_task *t, const char *what);
+
+/* ---- task.c ---- */
+struct relay_task *relay__task_new(relay_pool *p, const relay_task_ops *ops, unsigned njobs,
+				   size_t extra, void **extra_out);
+/* Takes the context's anchor; RELAY_EDESTROYED etc. */
+int relay__task_bind(struct relay_task *t, relay_object *context);
+void relay__task_ref(struct relay_task *t);
+void relay__task_unref(struct relay_task *t);
+/* Frees a task that was never queued (submit failed): free_data not run. */
+void relay__task_discard(struct relay_task *t);
+/* A worker ran one of its jobs (rc: run's value); lock held. true: the
+ * task's end is decided (carry it out with relay__task_end after unlock). */
+bool relay__task_job_done_locked(relay_pool *p, struct relay_task *t, int rc);
+/* Under the lock: the end is decided now for a task with no job left. */
+void relay__task_decide_locked(relay_pool *p, struct relay_task *t);
+/* After unlock: delivers (posts) or carries out the decided end. */
+void relay__task_end(struct relay_task *t);
+/* Queues a progress event unless one is on its way. Any thread. */
+int relay__task_post_progress(struct relay_task *t);
+/* Binds the context, takes the handle's reference, queues; on an error
+ * the task is discarded (free_data not run). */
+int relay__task_submit(relay_pool *p, struct relay_task *t, relay_object *context,
+		       bool has_callbacks, relay_task **out);
+/* Runs a job's work in the calling (pool) thread. */
+int relay__task_run_job(struct relay__job *job);
+
+/* ---- map.c ---- */
+int relay__map_run(struct relay_task *t);
+void relay__map_progress(struct relay_task *t, relay_map_progress *out);
+
+#endif
