@@ -1023,11 +1023,12 @@ typedef struct relay_pool_stats {
 	int threads;          /* alive now */
 	int idle;             /* of which waiting for a task */
 	int peak_threads;
-	uint64_t queued;      /* tasks waiting now */
-	uint64_t running;     /* tasks running now */
-	uint64_t submitted;
-	uint64_t completed;   /* run returned */
-	uint64_t cancelled;   /* finished with -ECANCELED (queued or running) */
+	uint64_t queued;      /* tasks waiting now (a map counts once per thread
+			       * it may use) */
+	uint64_t running;     /* the same, running now */
+	uint64_t submitted;   /* tasks */
+	uint64_t completed;   /* tasks ended, cancelled ones included */
+	uint64_t cancelled;   /* of which with -ECANCELED (queued or running) */
 	uint64_t threads_started;
 } relay_pool_stats;
 RELAY_API int relay_pool_stats_get(const relay_pool *p, relay_pool_stats *out);
@@ -1135,8 +1136,9 @@ RELAY_API void relay_task_release(relay_task *task);
 /* ---- QtConcurrent's conveniences ---- */
 
 /* Run fn(data) on the pool and then(context, data, r) in context's thread,
- * r being fn's return value, or -ECANCELED if it was cancelled before it
- * ran; then free_data(data) (may be NULL). With GCC and Clang the types
+ * r being fn's return value (any int), or -ECANCELED if it was cancelled
+ * (before it ran, or while it ran: its value is then discarded); then
+ * free_data(data) (may be NULL). With GCC and Clang the types
  * are checked: int fn(D *), void then(C *, D *, int), void free_data(D *)
  * for a context of type C * and data of type D *. Returns as
  * relay_pool_submit. */
@@ -1390,11 +1392,11 @@ RELAY_API int relay_pool_map(relay_pool *p, const relay_map_ops *ops, relay_obje
 		char relay__c; }), (f), 0)
 #define RELAY__TASK_CTX(kind, c) (__extension__ ({ \
 	RELAY__ASSERT(_Generic((c), __typeof__(1 ? (kind)->relay__ctx : (kind)->relay__ctx): 1, void *: 1, default: 0), \
-		      "relay_task_submit: the context is not of the task kind's context type"); \
+		      "relay_task_submit: the context is not of the context type of the task kind"); \
 	RELAY__OBJ(c); }))
 #define RELAY__TASK_DATA(kind, d) (__extension__ ({ \
 	RELAY__ASSERT(_Generic((d), __typeof__(1 ? (kind)->relay__data : (kind)->relay__data): 1, void *: 1, default: 0), \
-		      "relay_task_submit: the data is not of the task kind's data type"); \
+		      "relay_task_submit: the data is not of the data type of the task kind"); \
 	(void *)(d); }))
 #define RELAY__RUN(pool, context, fn, data, then, free_data, out) \
 	RELAY__RUN_(pool, context, fn, data, then, free_data, out, __COUNTER__)

@@ -471,14 +471,16 @@ static void test_P5_cancel_and_wait_returns_only_when_run_is_not_running(void **
 	relay_pool *p = pool_new("p5", 2, 0);
 	tctx *c = tctx_new();
 	long rounds = support_param("P5_ROUNDS", 40);
+	tjob *jobs = calloc((size_t)rounds, sizeof *jobs);   /* until their ends are delivered */
 	for (long r = 0; r < rounds; r++) {
-		tjob j = { .mode = RUN_UNTIL_CANCEL };
+		tjob *j = &jobs[r];
+		j->mode = RUN_UNTIL_CANCEL;
 		relay_task *t;
-		assert_int_equal(relay_task_submit(p, &test_task, c, &j, 0, &t), 0);
+		assert_int_equal(relay_task_submit(p, &test_task, c, j, 0, &t), 0);
 		if (r % 2)   /* half of them certainly running */
-			assert_true(support_wait_flag(&j.started, 1, SUPPORT_TIMEOUT_MS));
+			assert_true(support_wait_flag(&j->started, 1, SUPPORT_TIMEOUT_MS));
 		assert_int_equal(relay_task_cancel_and_wait(t, SUPPORT_TIMEOUT_MS), 0);
-		assert_int_equal(atomic_load(&j.running), 0);
+		assert_int_equal(atomic_load(&j->running), 0);
 		int st = 0;
 		assert_int_equal(relay_task_wait(t, 0, &st), 0);
 		assert_int_equal(st, -ECANCELED);
@@ -487,6 +489,7 @@ static void test_P5_cancel_and_wait_returns_only_when_run_is_not_running(void **
 	assert_true(run_until_finished(c, rounds));
 	assert_int_equal(relay_pool_destroy(p), 0);
 	relay_object_destroy(c);
+	free(jobs);
 }
 
 static void test_P5_cancel_releases_a_blocking_call_into_the_waiter(void **state)
