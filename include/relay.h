@@ -1067,6 +1067,8 @@ typedef relay__none relay_none;
 
 /* Submit a task: run(task, data) on a thread of the pool (NULL: the
  * default pool), higher priority first, FIFO among equals (Qt's order).
+ * ops must stay valid until the task has ended (a static const, as
+ * RELAY_TASK_DEFINE makes, like a relay_class).
  * context (may be NULL when the kind has neither progress nor finished:
  * free_data then runs in the pool thread after run) receives the reports
  * in its thread. *out (out may be NULL: nothing to wait for or cancel)

@@ -21,11 +21,13 @@ struct relay__map {
 	atomic_size_t next;     /* the next chunk to claim */
 	atomic_size_t done;     /* items done */
 	atomic_int error;       /* the first item error */
+	void (*finished)(relay_object *context, void *user, int status);
+	size_t reported;        /* items done at the last progress (context's thread) */
 };
 
 int relay__map_run(struct relay_task *t)
 {
-	struct relay__map *m = t->map;
+	struct relay__map *m = t->u.map;
 	for (;;) {
 		if (atomic_load_explicit(&t->cancel, memory_order_relaxed) ||
 		    atomic_load_explicit(&m->error, memory_order_relaxed))
@@ -46,7 +48,7 @@ int relay__map_run(struct relay_task *t)
 			}
 		}
 		atomic_fetch_add_explicit(&m->done, i - lo, memory_order_relaxed);
-		if (t->ops.progress)
+		if (t->progress)
 			relay__task_post_progress(t);   /* no memory: the end reports it */
 		if (i < hi)
 			break;
@@ -54,10 +56,20 @@ int relay__map_run(struct relay_task *t)
 	return atomic_load(&m->error);
 }
 
-void relay__map_progress(struct relay_task *t, relay_map_progress *out)
+void relay__map_report(struct relay_task *t, relay_object *context)
 {
-	out->done = atomic_load_explicit(&t->map->done, memory_order_relaxed);
-	out->total = t->map->count;
+	struct relay__map *m = t->u.map;
+	relay_map_progress v = { atomic_load_explicit(&m->done, memory_order_relaxed), m->count };
+	if (v.done == m->reported)
+		return;
+	m->reported = v.done;
+	t->progress(context, t->data, &v);
+}
+
+void relay__map_finished(struct relay_task *t, relay_object *context)
+{
+	if (t->u.map->finished)
+		t->u.map->finished(context, t->data, t->status);
 }
 
 int relay_pool_map(relay_pool *p, const relay_map_ops *mops, relay_object *context,
@@ -83,15 +95,13 @@ int relay_pool_map(relay_pool *p, const relay_map_ops *mops, relay_object *conte
 		njobs = RELAY__POOL_WAKE_MAX;
 	if (njobs == 0)
 		njobs = 1;   /* an empty map still ends, in order */
-	relay_task_ops ops = {
-		.progress = (void (*)(relay_object *, void *, const void *))mops->progress,
-		.free_data = mops->free_user,
-	};
 	void *extra;
-	struct relay_task *t = relay__task_new(p, &ops, (unsigned)njobs, sizeof(struct relay__map),
+	struct relay_task *t = relay__task_new(p, NULL, (unsigned)njobs, sizeof(struct relay__map),
 					       &extra);
 	if (!t)
 		return -ENOMEM;
+	t->progress = (void (*)(relay_object *, void *, const void *))mops->progress;
+	t->free_data = mops->free_user;
 	struct relay__map *m = extra;
 	m->in = in;
 	m->out = out;
@@ -101,9 +111,9 @@ int relay_pool_map(relay_pool *p, const relay_map_ops *mops, relay_object *conte
 	m->chunk = chunk;
 	m->nchunks = nchunks;
 	m->item = mops->item;
+	m->finished = mops->finished;
 	t->kind = RELAY__TASK_KIND_MAP;
-	t->map = m;
-	t->map_finished = mops->finished;
+	t->u.map = m;
 	t->data = user;
 	return relay__task_submit(p, t, context, mops->progress || mops->finished, task);
 }
@@ -118,13 +128,13 @@ int relay_pool_run(relay_pool *p, relay_object *context, int (*fn)(void *data), 
 		return relay__diag(-EINVAL, "relay_run: no function to run");
 	if (!p && !(p = relay_pool_default()))
 		return -ENOMEM;
-	relay_task_ops ops = { .free_data = free_data };
-	struct relay_task *t = relay__task_new(p, &ops, 1, 0, NULL);
+	struct relay_task *t = relay__task_new(p, NULL, 1, 0, NULL);
 	if (!t)
 		return -ENOMEM;
+	t->free_data = free_data;
 	t->kind = RELAY__TASK_KIND_RUN;
-	t->fn = fn;
-	t->then = then;
+	t->u.run.fn = fn;
+	t->u.run.then = then;
 	t->data = data;
 	return relay__task_submit(p, t, context, then != NULL, out);
 }

@@ -280,19 +280,15 @@ static int idle_timeout(relay_pool *p, uint64_t idle_since, uint64_t now)
 	return now >= end ? 0 : (int)((end - now + 999999u) / 1000000u);
 }
 
-static void run_job(relay_pool *p, struct relay__worker *w, struct relay__job *j)
+/* Between two jobs, unlocked: the previous job's end to report, and the
+ * events, timers and deletions of objects living here (only when there
+ * are some: a pass costs more than an empty task). */
+static void between_jobs(struct relay__tdata *self, struct relay_task *ended, bool pass)
 {
-	struct relay_task *t = j->task;
-	relay__tls.task = t;
-	int rc = relay__task_run_job(j);
-	relay__tls.task = NULL;
-	pthread_mutex_lock(&p->lock);
-	w->task = NULL;
-	p->running--;
-	bool end = relay__task_job_done_locked(p, t, rc);
-	pthread_mutex_unlock(&p->lock);
-	if (end)
-		relay__task_end(t);
+	if (ended)
+		relay__task_end(ended);
+	if (pass)
+		relay__loop_pass(self, 0);
 }
 
 /* One pool thread: tasks while there are any, relay loop passes between
@@ -305,21 +301,42 @@ static void *worker_main(void *arg)
 	pthread_setname_np(pthread_self(), w->name);
 	struct relay__tdata *self = relay__tdata_current();   /* adopts it, by that name */
 	relay__tls.worker = w;
-	uint64_t idle_since = relay__now_ns();
+	uint64_t idle_since = relay__now_ns();   /* 0 while busy */
 	pthread_mutex_lock(&p->lock);
 	w->td = self;
+	struct relay_task *ended = NULL;   /* decided, not yet reported */
+	bool pass = false;
 	for (;;) {
+		/* One lock round per job: the previous one's end and the next
+		 * one's start are decided together; the end is reported right
+		 * after, before the next job runs. */
 		struct relay__job *j = queue_pop_locked(p);
 		if (j) {
-			w->task = j->task;
+			struct relay_task *t = j->task;
+			w->task = t;
 			pthread_mutex_unlock(&p->lock);
-			run_job(p, w, j);
-			if (self)
-				relay__loop_pass(self, 0);   /* its objects' events, deletions */
-			idle_since = relay__now_ns();
+			between_jobs(self, ended, pass);
+			relay__tls.task = t;
+			int rc = relay__task_run_job(j);
+			relay__tls.task = NULL;
+			pthread_mutex_lock(&p->lock);
+			w->task = NULL;
+			p->running--;
+			ended = relay__task_job_done_locked(p, t, rc) ? t : NULL;
+			pass = self && relay__loop_keeps(self);
+			idle_since = 0;
+			continue;
+		}
+		if (ended || pass) {   /* nothing queued: report now */
+			pthread_mutex_unlock(&p->lock);
+			between_jobs(self, ended, pass);
+			ended = NULL;
+			pass = false;
 			pthread_mutex_lock(&p->lock);
 			continue;
 		}
+		if (!idle_since)
+			idle_since = relay__now_ns();
 		if (p->stopping)
 			break;
 		uint64_t now = relay__now_ns();

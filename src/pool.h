@@ -60,7 +60,10 @@ struct relay_task {
 					   * delivered or dropped), progress events */
 	atomic_bool cancel;               /* polled by run */
 	relay_pool *pool;
-	relay_task_ops ops;
+	const relay_task_ops *ops;        /* a task's (submit's caller keeps it valid);
+					   * NULL for relay_run and maps */
+	void (*progress)(relay_object *context, void *data, const void *value);
+	void (*free_data)(void *data);    /* NULL once run (or given back) */
 	void *data;
 	struct relay__anchor *ctx;        /* the context (counted), NULL for none */
 	/* lock: */
@@ -82,15 +85,14 @@ struct relay_task {
 	atomic_uint pmid;
 	atomic_bool pposted;              /* a progress event is on its way */
 	atomic_bool ended;                /* the end was delivered: later progress is late */
-	atomic_uint_fast64_t replaced;    /* progress values overwritten unread */
 	int kind;                         /* relay__task_kind */
-	/* relay_run */
-	int (*fn)(void *data);
-	void (*then)(relay_object *context, void *data, int result);
-	/* relay_pool_map */
-	struct relay__map *map;
-	void (*map_finished)(relay_object *context, void *user, int status);
-	size_t map_last;                  /* progress delivered (the context's thread) */
+	union {
+		struct {                  /* relay_run */
+			int (*fn)(void *data);
+			void (*then)(relay_object *context, void *data, int result);
+		} run;
+		struct relay__map *map;   /* relay_pool_map */
+	} u;
 	unsigned njobs;
 	struct relay__job jobs[];
 };
@@ -130,6 +132,8 @@ uint64_t relay__pool_deadline(int timeout_ms);
 int relay__pool_check_wait(relay_pool *p, struct relay_task *t, const char *what);
 
 /* ---- task.c ---- */
+/* ops: a task's (its sizes give the progress slots and the result), or
+ * NULL. */
 struct relay_task *relay__task_new(relay_pool *p, const relay_task_ops *ops, unsigned njobs,
 				   size_t extra, void **extra_out);
 /* Takes the context's anchor; RELAY_EDESTROYED etc. */
@@ -156,6 +160,9 @@ int relay__task_run_job(struct relay__job *job);
 
 /* ---- map.c ---- */
 int relay__map_run(struct relay_task *t);
-void relay__map_progress(struct relay_task *t, relay_map_progress *out);
+/* The context's thread: calls the map's progress if items were done
+ * since the last call; its end. */
+void relay__map_report(struct relay_task *t, relay_object *context);
+void relay__map_finished(struct relay_task *t, relay_object *context);
 
 #endif

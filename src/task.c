@@ -37,8 +37,9 @@ struct relay_task *relay__task_new(relay_pool *p, const relay_task_ops *ops, uns
 	const size_t A = _Alignof(max_align_t);
 	size_t off_ev = round_up(sizeof(struct relay_task) + njobs * sizeof(struct relay__job), A);
 	size_t off_res = round_up(off_ev + sizeof(struct relay__event), A);
-	size_t rsize = ops->result_size ? round_up(ops->result_size, A) : 0;
-	size_t stride = ops->progress_size ? round_up(ops->progress_size, A) : 0;
+	size_t rsize = ops && ops->result_size ? round_up(ops->result_size, A) : 0;
+	size_t stride = ops && ops->progress && ops->progress_size ?
+			round_up(ops->progress_size, A) : 0;
 	size_t off_p = off_res + rsize;
 	size_t off_x = off_p + 3 * stride;
 	struct relay_task *t = relay__calloc(off_x + extra);
@@ -47,7 +48,11 @@ struct relay_task *relay__task_new(relay_pool *p, const relay_task_ops *ops, uns
 	unsigned char *base = (unsigned char *)t;
 	atomic_init(&t->refs, 1);   /* the pool's */
 	t->pool = p;
-	t->ops = *ops;
+	t->ops = ops;
+	if (ops) {
+		t->progress = ops->progress;
+		t->free_data = ops->free_data;
+	}
 	t->njobs = njobs;
 	for (unsigned i = 0; i < njobs; i++)
 		t->jobs[i].task = t;
@@ -106,9 +111,9 @@ void relay__task_unref(struct relay_task *t)
 	/* Nobody reads it any more: a progress value never read is freed. */
 	unsigned m = atomic_load(&t->pmid);
 	if (t->pslots && (m & FRESH))
-		free_copy(t->ops.progress_ops, pslot(t, m & 3));
+		free_copy(t->ops->progress_ops, pslot(t, m & 3));
 	if (t->has_result)
-		free_copy(t->ops.result_ops, t->result);
+		free_copy(t->ops->result_ops, t->result);
 	if (t->ctx)
 		relay__anchor_unref(t->ctx);
 	relay__free(t);
@@ -116,7 +121,7 @@ void relay__task_unref(struct relay_task *t)
 
 void relay__task_discard(struct relay_task *t)
 {
-	t->ops.free_data = NULL;   /* the caller keeps its data */
+	t->free_data = NULL;   /* the caller keeps its data */
 	relay__task_unref(t);
 }
 
@@ -153,19 +158,19 @@ bool relay__task_job_done_locked(relay_pool *p, struct relay_task *t, int rc)
 static void end_here(struct relay_task *t)
 {
 	if (t->has_result) {
-		free_copy(t->ops.result_ops, t->result);
+		free_copy(t->ops->result_ops, t->result);
 		t->has_result = false;
 	}
-	if (t->ops.free_data)
-		t->ops.free_data(t->data);
-	t->ops.free_data = NULL;
+	if (t->free_data)
+		t->free_data(t->data);
+	t->free_data = NULL;
 	atomic_store(&t->ended, true);
 }
 
 void relay__task_end(struct relay_task *t)
 {
 	if (t->status == -ECANCELED && t->has_result) {   /* discarded */
-		free_copy(t->ops.result_ops, t->result);
+		free_copy(t->ops->result_ops, t->result);
 		t->has_result = false;
 	}
 	if (!t->ctx) {
@@ -200,15 +205,10 @@ void relay__task_end(struct relay_task *t)
 
 static void deliver_latest(struct relay_task *t, relay_object *obj)
 {
-	if (!t->ops.progress)
+	if (!t->progress)
 		return;
 	if (t->kind == RELAY__TASK_KIND_MAP) {
-		relay_map_progress v;
-		relay__map_progress(t, &v);
-		if (v.done == t->map_last)
-			return;
-		t->map_last = v.done;
-		t->ops.progress(obj, t->data, &v);
+		relay__map_report(t, obj);
 		return;
 	}
 	if (!t->pslots || !(atomic_load(&t->pmid) & FRESH))
@@ -216,8 +216,8 @@ static void deliver_latest(struct relay_task *t, relay_object *obj)
 	unsigned m = atomic_exchange(&t->pmid, t->pfront);
 	t->pfront = m & 3;
 	void *v = pslot(t, t->pfront);
-	t->ops.progress(obj, t->data, v);
-	free_copy(t->ops.progress_ops, v);
+	t->progress(obj, t->data, v);
+	free_copy(t->ops->progress_ops, v);
 }
 
 static void progress_deliver(void *arg)
@@ -276,26 +276,25 @@ int relay_task_progress(relay_task *t, const void *value)
 {
 	if (!t || !value)
 		return -EINVAL;
-	if (!t->pslots || !t->ops.progress)
+	if (!t->pslots)
 		return relay__diag(-EINVAL, "relay_task_progress: the task's kind has no progress "
 				   "callback or no progress type");
 	int rc = check_running_task(t, "relay_task_progress");
 	if (rc < 0)
 		return rc;
 	void *dst = pslot(t, t->pback);
-	const relay_payload_ops *po = t->ops.progress_ops;
+	const relay_payload_ops *po = t->ops->progress_ops;
 	if (po && po->copy) {
 		rc = po->copy(dst, value);
 		if (rc < 0)
 			return rc;
 	} else {
-		memcpy(dst, value, t->ops.progress_size);
+		memcpy(dst, value, t->ops->progress_size);
 	}
 	unsigned old = atomic_exchange(&t->pmid, t->pback | FRESH);
 	t->pback = old & 3;
 	if (old & FRESH) {   /* never read: replaced */
 		free_copy(po, pslot(t, t->pback));
-		atomic_fetch_add_explicit(&t->replaced, 1, memory_order_relaxed);
 	}
 	return relay__task_post_progress(t);
 }
@@ -310,7 +309,7 @@ int relay_task_set_result(relay_task *t, const void *value)
 	int rc = check_running_task(t, "relay_task_set_result");
 	if (rc < 0)
 		return rc;
-	const relay_payload_ops *ro = t->ops.result_ops;
+	const relay_payload_ops *ro = t->ops->result_ops;
 	if (t->has_result) {
 		free_copy(ro, t->result);
 		t->has_result = false;
@@ -320,7 +319,7 @@ int relay_task_set_result(relay_task *t, const void *value)
 		if (rc < 0)
 			return rc;
 	} else {
-		memcpy(t->result, value, t->ops.result_size);
+		memcpy(t->result, value, t->ops->result_size);
 	}
 	t->has_result = true;
 	return 0;
@@ -337,16 +336,15 @@ void relay__task_deliver(struct relay__tdata *self, struct relay__event *ev)
 	atomic_store(&t->ended, true);
 	switch (t->kind) {
 	case RELAY__TASK_KIND_TASK:
-		if (t->ops.finished)
-			t->ops.finished(obj, t->data, t->status, t->has_result ? t->result : NULL);
+		if (t->ops->finished)
+			t->ops->finished(obj, t->data, t->status, t->has_result ? t->result : NULL);
 		break;
 	case RELAY__TASK_KIND_RUN:
-		if (t->then)
-			t->then(obj, t->data, t->status);
+		if (t->u.run.then)
+			t->u.run.then(obj, t->data, t->status);
 		break;
 	case RELAY__TASK_KIND_MAP:
-		if (t->map_finished)
-			t->map_finished(obj, t->data, t->status);
+		relay__map_finished(t, obj);
 		break;
 	}
 }
@@ -368,11 +366,11 @@ int relay__task_run_job(struct relay__job *job)
 	struct relay_task *t = job->task;
 	switch (t->kind) {
 	case RELAY__TASK_KIND_RUN:
-		return t->fn(t->data);
+		return t->u.run.fn(t->data);
 	case RELAY__TASK_KIND_MAP:
 		return relay__map_run(t);
 	default: {
-		int rc = t->ops.run(t, t->data);
+		int rc = t->ops->run(t, t->data);
 		return rc < 0 ? rc : 0;
 	}
 	}
@@ -428,16 +426,13 @@ int relay_pool_submit(relay_pool *p, const relay_task_ops *ops, relay_object *co
 		return rc;
 	if (!p && !(p = relay_pool_default()))
 		return -ENOMEM;
-	relay_task_ops o = *ops;
-	if (!o.progress)
-		o.progress_size = 0;   /* no slots to keep */
-	struct relay_task *t = relay__task_new(p, &o, 1, 0, NULL);
+	struct relay_task *t = relay__task_new(p, ops, 1, 0, NULL);
 	if (!t)
 		return -ENOMEM;
 	t->kind = RELAY__TASK_KIND_TASK;
 	t->data = data;
 	t->jobs[0].prio = priority;
-	return relay__task_submit(p, t, context, o.progress || o.finished, out);
+	return relay__task_submit(p, t, context, ops->progress || ops->finished, out);
 }
 
 /* ---- through the handle ---- */

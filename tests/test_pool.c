@@ -1058,7 +1058,9 @@ typedef struct st_arg { relay_pool *pool; tctx *ctx; long n; unsigned seed; } st
 static void *st_thread(void *arg)
 {
 	st_arg *a = arg;
-	relay_task_ops ops = { .run = st_run, .finished = st_finished_cb, .free_data = st_free };
+	/* static: a task may outlive this thread (the kind must outlive its tasks) */
+	static const relay_task_ops ops = { .run = st_run, .finished = st_finished_cb,
+					    .free_data = st_free };
 	for (long i = 0; i < a->n; i++) {
 		relay_task *t = NULL;
 		unsigned r = rand_r(&a->seed) % 5;
