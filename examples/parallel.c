@@ -154,10 +154,13 @@ typedef struct file {
 
 static file *files;
 static size_t nfiles, cap;
+static volatile sig_atomic_t interrupted;   /* Ctrl-C: also stops the directory walk */
 
 static int collect(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
 	(void)ftw;
+	if (interrupted)
+		return 1;   /* Ctrl-C while walking: hash nothing more */
 	if (type != FTW_F || !S_ISREG(st->st_mode))
 		return 0;
 	if (nfiles == cap) {
@@ -331,6 +334,7 @@ static int sig_pipe[2] = { -1, -1 };
 static void on_sigint(int sig)
 {
 	(void)sig;
+	interrupted = 1;
 	int saved = errno;
 	char c = 1;
 	if (write(sig_pipe[1], &c, 1) < 0) {   /* all a handler may do */
@@ -372,11 +376,20 @@ int main(int argc, char **argv)
 	}
 	if (threads < 0)
 		return usage();
-	if (nftw(dir, collect, 32, FTW_PHYS) != 0) {
+	/* The handler first: a Ctrl-C during the walk counts too. */
+	if (pipe(sig_pipe) == 0) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_sigint;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+	}
+	if (nftw(dir, collect, 32, FTW_PHYS) < 0) {
 		fprintf(stderr, "parallel: cannot walk %s: %s\n", dir, strerror(errno));
 		return 1;
 	}
 	qsort(files, nfiles, sizeof *files, by_path);
+	fprintf(stderr, "parallel: %zu files to hash under %s\n", nfiles, dir);
 
 	view *v;
 	if (relay_object_new(&v, &view_class, NULL) < 0)
@@ -386,16 +399,11 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nfiles; i++)
 		v->bytes_total += files[i].size;
 
-	/* Ctrl-C: a pipe the handler writes, watched by the main loop. */
+	/* Ctrl-C: the handler writes the pipe, watched by the main loop (a
+	 * Ctrl-C during the walk is read there at once). */
 	relay_watcher *sigw = NULL;
-	if (pipe(sig_pipe) == 0 && relay_watcher_create(sig_pipe[0], RELAY_WATCH_READ, v, &sigw) == 0) {
+	if (sig_pipe[0] >= 0 && relay_watcher_create(sig_pipe[0], RELAY_WATCH_READ, v, &sigw) == 0)
 		relay_connect(sigw, activated, v, on_sigint_byte);
-		struct sigaction sa;
-		memset(&sa, 0, sizeof sa);
-		sa.sa_handler = on_sigint;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGINT, &sa, NULL);
-	}
 	relay_timer *tick = NULL;
 	if (v->tty && relay_timer_create(v, &tick) == 0) {
 		relay_connect(tick, timeout, v, on_tick);
@@ -431,7 +439,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "parallel: %zu of %zu files hashed (%.1f MiB) in %.2f s on %d threads; "
 		"%zu failed, %zu cancelled\n", v->ok, nfiles, (double)v->bytes_done / 1048576.0, secs,
 		ps.peak_threads, v->failed, v->cancelled);
-	bool cancelled = v->cancelling;
+	bool cancelled = v->cancelling || interrupted;
 	size_t failed = v->failed;
 	relay_object_destroy(v);   /* its watcher and timer with it */
 	if (sig_pipe[0] >= 0) {
