@@ -220,14 +220,25 @@ static void idle_remove_locked(relay_pool *p, struct relay__worker *w)
 }
 
 /* The most recently idle thread (its cache is warm; the others may
- * expire), taken off the list: the caller nudges it after unlocking. */
+ * expire), taken off the list, its record referenced: the caller nudges
+ * it after unlocking (nudge_put). Once unlocked, the thread may end and
+ * its record go at any moment (it sees it was taken, finds no job, and a
+ * stopping pool lets it end): the reference keeps the record for the
+ * nudge. */
 static struct relay__tdata *idle_take_locked(relay_pool *p)
 {
 	struct relay__worker *w = p->idle;
 	if (!w || !w->td)
 		return NULL;
 	idle_remove_locked(p, w);
+	relay__tdata_ref(w->td);
 	return w->td;
+}
+
+static void nudge_put(struct relay__tdata *td)
+{
+	relay__loop_nudge(td);
+	relay__tdata_unref(td);
 }
 
 /* ---- the threads ---- */
@@ -436,7 +447,7 @@ int relay__pool_enqueue(relay_pool *p, struct relay_task *t)
 		p->peak = p->threads;
 	pthread_mutex_unlock(&p->lock);
 	for (unsigned i = 0; i < nwake; i++)
-		relay__loop_nudge(wake[i]);
+		nudge_put(wake[i]);
 	int rc = 0;
 	for (unsigned i = 0; i < nstart; i++) {
 		int r = start_thread(p, first_index + (int)i);
@@ -579,7 +590,7 @@ static void cancel_everything(relay_pool *p)
 		}
 		pthread_mutex_unlock(&p->lock);
 		for (size_t i = 0; i < nw; i++)
-			relay__loop_nudge(wake[i]);
+			nudge_put(wake[i]);
 		relay__pool_release_blocked(blocked, nb);
 		while (ends) {
 			struct relay_task *t = ends;
@@ -621,7 +632,7 @@ int relay_pool_shutdown(relay_pool *p, int timeout_ms)
 		struct relay__tdata *td = idle_take_locked(p);
 		if (td) {
 			pthread_mutex_unlock(&p->lock);
-			relay__loop_nudge(td);
+			nudge_put(td);
 			pthread_mutex_lock(&p->lock);
 			continue;
 		}
