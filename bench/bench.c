@@ -17,6 +17,8 @@
 #include <unistd.h>
 
 static const char *usage_variants;
+static const char *usage_metrics;        /* NULL: no --metric (bench_parse) */
+static const long *usage_defaults;       /* one count default per metric */
 static const char *watchdog_prog;
 
 /* SIGALRM after 60 s: say so, then die of the signal, so the runner
@@ -36,21 +38,41 @@ static void usage(const char *prog, const char *count_flag, long count_default)
 {
 	fprintf(stderr,
 		"usage: %s [--%s N] [--quick] [--variant %s] [--producers N]\n"
-		"          [--slots N] [--pin same|diff|none] [--histogram FILE]\n"
-		"  --%s N   default %ld (--quick: %ld)\n",
-		prog, count_flag, usage_variants, count_flag, count_default, count_default / 20);
+		"          [--slots N] [--pin same|diff|none] [--histogram FILE]\n",
+		prog, count_flag, usage_variants);
+	if (!usage_metrics) {
+		fprintf(stderr, "  --%s N   default %ld (--quick: %ld)\n", count_flag,
+			count_default, count_default / 20);
+		exit(2);
+	}
+	fprintf(stderr, "          [--metric %s]\n", usage_metrics);
+	/* The count's default for each metric, in the order of usage_metrics. */
+	const char *m = usage_metrics;
+	for (int i = 0; m; i++) {
+		int n = (int)strcspn(m, "|");
+		fprintf(stderr, "  --%s N   with --metric %.*s: default %ld (--quick: %ld)\n",
+			count_flag, n, m, usage_defaults[i], usage_defaults[i] / 20);
+		m = m[n] ? m + n + 1 : NULL;
+	}
 	exit(2);
+}
+
+/* The index of v in names ("a|b|c"), or -1. */
+static int name_index(const char *names, const char *v)
+{
+	size_t n = strlen(v);
+	int i = 0;
+
+	for (const char *p = names; p; p = strchr(p, '|') ? strchr(p, '|') + 1 : NULL, i++)
+		if (!strncmp(p, v, n) && (p[n] == '|' || p[n] == '\0'))
+			return i;
+	return -1;
 }
 
 /* The variant named v if variants ("a|b|c") has it, else NULL. */
 static const char *find_variant(const char *variants, const char *v)
 {
-	size_t n = strlen(v);
-
-	for (const char *p = variants; p; p = strchr(p, '|') ? strchr(p, '|') + 1 : NULL)
-		if (!strncmp(p, v, n) && (p[n] == '|' || p[n] == '\0'))
-			return v;
-	return NULL;
+	return name_index(variants, v) >= 0 ? v : NULL;
 }
 
 /* The first of variants, in static storage. */
@@ -60,6 +82,16 @@ static const char *first_variant(const char *variants)
 	size_t n = strcspn(variants, "|");
 
 	snprintf(buf, sizeof buf, "%.*s", (int)n, variants);
+	return buf;
+}
+
+/* The first of metrics, in static storage of its own. */
+static const char *first_metric(const char *metrics)
+{
+	static char buf[64];
+	size_t n = strcspn(metrics, "|");
+
+	snprintf(buf, sizeof buf, "%.*s", (int)n, metrics);
 	return buf;
 }
 
@@ -73,18 +105,23 @@ static long parse_long(const char *s, const char *prog, const char *flag, long d
 	return v;
 }
 
-void bench_parse(int argc, char **argv, struct bench_args *a,
-		 const char *count_flag, long count_default, const char *variants)
+/* Both entry points: metrics NULL refuses --metric and takes the one
+ * default *count_defaults. */
+static void parse(int argc, char **argv, struct bench_args *a, const char *count_flag,
+		  const long *count_defaults, const char *variants, const char *metrics)
 {
 	bool counted = false;
+	long count_default = count_defaults[0];
 
 	usage_variants = variants;
+	usage_metrics = metrics;
+	usage_defaults = metrics ? count_defaults : NULL;
 	memset(a, 0, sizeof *a);
 	a->variant = first_variant(variants);
+	a->metric = metrics ? first_metric(metrics) : NULL;
 	a->pin = "none";
 	a->producers = 1;
 	a->nslots = 1;
-	a->count = count_default;
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -103,6 +140,10 @@ void bench_parse(int argc, char **argv, struct bench_args *a,
 			if (!find_variant(variants, v))
 				usage(argv[0], count_flag, count_default);
 			a->variant = v;
+		} else if (metrics && !strcmp(o, "--metric")) {
+			if (name_index(metrics, v) < 0)
+				usage(argv[0], count_flag, count_default);
+			a->metric = v;
 		} else if (!strcmp(o, "--pin")) {
 			if (strcmp(v, "same") && strcmp(v, "diff") && strcmp(v, "none"))
 				usage(argv[0], count_flag, count_default);
@@ -117,6 +158,11 @@ void bench_parse(int argc, char **argv, struct bench_args *a,
 			usage(argv[0], count_flag, count_default);
 		}
 	}
+	/* The metric, wherever it stood on the line, picks the default. */
+	if (metrics)
+		count_default = count_defaults[name_index(metrics, a->metric)];
+	if (!counted)
+		a->count = count_default;
 	if (a->count <= 0 || a->producers <= 0)
 		usage(argv[0], count_flag, count_default);
 	if (a->quick && !counted)
@@ -124,6 +170,19 @@ void bench_parse(int argc, char **argv, struct bench_args *a,
 	watchdog_prog = argv[0];
 	signal(SIGALRM, watchdog);
 	alarm(60);
+}
+
+void bench_parse(int argc, char **argv, struct bench_args *a,
+		 const char *count_flag, long count_default, const char *variants)
+{
+	parse(argc, argv, a, count_flag, &count_default, variants, NULL);
+}
+
+void bench_parse_metric(int argc, char **argv, struct bench_args *a,
+			const char *count_flag, const long *count_defaults,
+			const char *variants, const char *metrics)
+{
+	parse(argc, argv, a, count_flag, count_defaults, variants, metrics);
 }
 
 uint64_t bench_now_ns(void)

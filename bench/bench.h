@@ -8,8 +8,8 @@
  * every program measures with the same clock and prints the same way.
  *
  * RESULT line: "RESULT case=X lib=L key=val ... value=V unit=U". The keys
- * case, lib, variant, producers, slots, pin and metric name the
- * measurement; any other key (rss_kib, count) is extra data.
+ * case, lib, variant, producers, slots, pin, priority and metric name the
+ * measurement; any other key (rss_kib, count, threads) is extra data.
  */
 #ifndef RELAY_BENCH_H
 #define RELAY_BENCH_H
@@ -25,12 +25,14 @@ extern "C" {
 #endif
 
 /* Command line shared by all programs. Each program names its count flag
- * (--messages, --roundtrips, --emits, --iterations, --ms) and its default;
- * --quick divides that default by 20 unless the count was given. */
+ * (--messages, --roundtrips, --emits, --iterations, --ms, --calls,
+ * --count) and its default; --quick divides that default by 20 unless the
+ * count was given. */
 struct bench_args {
 	const char *variant;     /* --variant NAME, one of the program's */
 	const char *pin;         /* --pin same|diff|none (default "none") */
 	const char *histogram;   /* --histogram FILE: latencies, one ns value a line */
+	const char *metric;      /* --metric NAME (bench_parse_metric), else NULL */
 	long count;              /* the program's count flag */
 	int producers;           /* --producers N (default 1) */
 	int nslots;              /* --slots N (default 1); "slots" is a Qt macro */
@@ -44,6 +46,16 @@ struct bench_args {
  * does. */
 void bench_parse(int argc, char **argv, struct bench_args *a,
 		 const char *count_flag, long count_default, const char *variants);
+
+/* bench_parse for a program that measures one of several metrics per
+ * process (case H): also takes --metric NAME, one of metrics ("a|b|c",
+ * the first the default), and the count's default is per metric:
+ * count_defaults[i] for the i-th name of metrics (--quick divides it by
+ * 20 as above). bench_parse itself refuses --metric, so the programs
+ * without metrics stay as strict as they were. */
+void bench_parse_metric(int argc, char **argv, struct bench_args *a,
+			const char *count_flag, const long *count_defaults,
+			const char *variants, const char *metrics);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bench_now_ns(void);

@@ -11,7 +11,12 @@ value=V unit=U" line per measurement, plus FAILED/MISSING lines), then
     nothing) and prints met / not met with the measured ratio;
   * writes everything, raw results included, as JSON (--json), the
     tables as markdown (--md), and can replace the part of a document
-    between "<!-- bench:begin -->" and "<!-- bench:end -->" (--update-doc).
+    between "<!-- bench:begin -->" and "<!-- bench:end -->" (--update-doc);
+    a case whose own markers the document has ("<!-- bench:H:begin -->"
+    and "<!-- bench:H:end -->", each alone on its line) gets its table
+    there instead, and a block is replaced only when the log has results
+    for it, so a run of one case (bench/run --cases H) updates its block
+    and leaves the rest of the document as it was.
 
 Exits 1 when the log has a failed or missing program, or none at all.
 Standard library only. Output order is fixed (cases, then settings and
@@ -30,7 +35,8 @@ PARAM_KEYS = ("producers", "slots", "pin", "metric")
 LIB_ORDER = ("relay", "qt-glib", "qt-unix", "qt", "glib", "uv", "raw")
 # relay's variant that the peers are compared with, per case.
 PRIMARY = {"A": "queued", "B": "signal", "C": "emit", "D": "loop", "E": "thread"}
-HIGHER_IS_BETTER = {"Mcalls/s", "ticks/s"}
+HIGHER_IS_BETTER = {"Mcalls/s", "ticks/s", "tasks/s"}
+CASES = "ABCDEFGH"
 
 CASE_TITLES = {
     "A": "A. One-way throughput: 2,000,000 calls carrying an int64 to another thread's loop",
@@ -41,6 +47,8 @@ CASE_TITLES = {
     "F": "F. Memory and locks (relay only)",
     "G": "G. relay embedded in a GMainLoop: a worker thread sends to the main thread, "
          "whose loop is GLib's",
+    "H": "H. Thread pool: the main thread submits tasks, each reports back to the main "
+         "thread's loop",
 }
 # Case G's rows, in table order: metric -> what it is.
 G_METRICS = (
@@ -53,6 +61,19 @@ G_METRICS = (
 )
 # relay-glib's default priority (RELAY_GLIB_PRIORITY): relay's reference row.
 G_RELAY_PRIORITY = "200"
+# Case H's rows, in table order (bench/pool_common.h): metric -> what it
+# is, the scale from the programs' unit to the table's, the table's unit.
+# "rss" is the throughput run's peak RSS (its rss_kib key).
+H_METRICS = (
+    ("throughput", "throughput, 1,000,000 empty tasks", 1e-6, "M tasks/s"),
+    ("rss", "throughput: peak RSS", 1.0, "MiB"),
+    ("fanout-median", "fan-out, 64 tasks of 10 µs, first submit to last report, median",
+     1.0, "µs"),
+    ("fanout-p99", "fan-out, p99", 1.0, "µs"),
+    ("cancel-median", "cancel a running task until its function has returned, median",
+     1.0, "µs"),
+    ("cancel-p99", "cancel, p99", 1.0, "µs"),
+)
 PIN_NAMES = {"diff": "different cores", "same": "one core (pinned)", "none": "unpinned"}
 
 
@@ -105,10 +126,14 @@ def summarise(results):
         k = row_key(r)
         if k not in rows:
             rows[k] = dict({key: r[key] for key in ID_KEYS if key in r},
-                           unit=r["unit"], values=[], rss_kib=[], first=len(rows))
+                           unit=r["unit"], values=[], rss_kib=[], threads=[],
+                           first=len(rows))
         rows[k]["values"].append(r["value"])
         if "rss_kib" in r:
             rows[k]["rss_kib"].append(float(r["rss_kib"]))
+        # Case H: how many threads of the pool really ran tasks.
+        if "threads" in r:
+            rows[k]["threads"].append(int(r["threads"]))
     out = []
     for row in rows.values():
         v = row["values"]
@@ -248,17 +273,88 @@ def g_table(summary):
     return lines
 
 
-def all_tables(summary):
+def h_rows(summary):
+    """Case H's rows per table metric: (metric, text, unit, better, rows),
+    each row a dict lib, variant, threads, median, min, max in the
+    table's unit (throughput in M tasks/s, the RSS in MiB)."""
+    rows = find(summary, case="H")
     out = []
-    for case in "ABCDEFG":
-        lines = g_table(summary) if case == "G" else case_table(summary, case)
-        if not lines:
-            continue
-        out += [f"### {CASE_TITLES[case]}", ""] + lines + [""]
-        if case == "A":
-            out += ["### A. Peak RSS of the flood (MiB, getrusage ru_maxrss of each program)", ""]
-            out += case_table(summary, "A", "rss_mib_median", "rss_mib_min", "rss_mib_max",
-                              unit="MiB", better="lower") + [""]
+    for metric, text, scale, unit in H_METRICS:
+        src = "throughput" if metric == "rss" else metric
+        mrows = sorted((r for r in rows if r.get("metric") == src),
+                       key=lambda r: (lib_rank(r["lib"]), r["first"]))
+        cells = []
+        for r in mrows:
+            if metric == "rss":
+                if not r["rss_kib"]:
+                    continue
+                med, lo, hi = r["rss_mib_median"], r["rss_mib_min"], r["rss_mib_max"]
+            else:
+                med, lo, hi = (r[k] * scale for k in ("median", "min", "max"))
+            th = r["threads"]
+            threads = "" if not th else (str(th[0]) if min(th) == max(th)
+                                         else f"{min(th)}–{max(th)}")
+            cells.append(dict(lib=r["lib"], variant=r.get("variant", ""), threads=threads,
+                              median=med, min=lo, max=hi))
+        better = "higher" if metric == "throughput" else "lower"
+        if cells:
+            out.append((metric, text, unit, better, cells))
+    return out
+
+
+def h_table(summary):
+    """Case H: one row per metric and library; relay's (its first row of the
+    metric) is the reference; then relay next to the best peer of each
+    metric, when relay has results."""
+    groups = h_rows(summary)
+    if not groups:
+        return []
+    lines = ["| measurement | library | variant | threads | median | unit | min–max "
+             "| relay/peer |", "|---|---|---|---:|---:|---|---|---:|"]
+    best_lines = []
+    for metric, text, unit, better, cells in groups:
+        ref = next((c for c in cells if c["lib"] == "relay"), None)
+        for c in cells:
+            cell = "ref" if c is ref else fmt_ratio(ratio(ref and ref["median"], c["median"]))
+            lines.append(f"| {text} ({better} is better) | {c['lib']} | {c['variant']} | "
+                         f"{c['threads']} | {fmt(c['median'])} | {unit} "
+                         f"| {fmt(c['min'])}–{fmt(c['max'])} | {cell} |")
+        peers = [c for c in cells if c["lib"] != "relay"]
+        if ref and peers:
+            pick = max if better == "higher" else min
+            best = pick(peers, key=lambda c: c["median"])
+            best_lines.append(f"| {text} ({unit}, {better} is better) | {fmt(ref['median'])} | "
+                              f"{fmt(best['median'])} ({best['lib']} {best['variant']}) | "
+                              f"{fmt_ratio(ratio(ref['median'], best['median']))} |")
+    if best_lines:
+        lines += ["", "| measurement | relay | best peer | relay/best peer |",
+                  "|---|---:|---|---:|"] + best_lines
+    return lines
+
+
+def case_section(summary, case):
+    """The markdown of one case: its title and table(s), [] without rows."""
+    if case == "G":
+        lines = g_table(summary)
+    elif case == "H":
+        lines = h_table(summary)
+    else:
+        lines = case_table(summary, case)
+    if not lines:
+        return []
+    out = [f"### {CASE_TITLES[case]}", ""] + lines + [""]
+    if case == "A":
+        out += ["### A. Peak RSS of the flood (MiB, getrusage ru_maxrss of each program)", ""]
+        out += case_table(summary, "A", "rss_mib_median", "rss_mib_min", "rss_mib_max",
+                          unit="MiB", better="lower") + [""]
+    return out
+
+
+def all_tables(summary, skip=""):
+    out = []
+    for case in CASES:
+        if case not in skip:
+            out += case_section(summary, case)
     return out
 
 
@@ -420,14 +516,75 @@ def meta_lines(meta):
 
 # ---- main -------------------------------------------------------------------------
 
-def update_doc(path, text):
+def job_case(line):
+    """The case letter of a FAILED/MISSING/SKIPPED line (its job=X-... label)."""
+    m = re.search(r"\bjob=([A-Z])-", line)
+    return m.group(1) if m else ""
+
+
+def skipped_lines(skipped):
+    """SKIPPED lines once per job and reason, with the rounds they came from."""
+    seen = {}
+    for line in skipped:
+        m = re.match(r"SKIPPED round=(\d+) (.*)", line)
+        key, rnd = (m.group(2), m.group(1)) if m else (line, "")
+        seen.setdefault(key, []).append(rnd)
+    return [f"- `SKIPPED {k}`" + (f" (round{'s' if len(r) > 1 else ''} {', '.join(r)})"
+                                  if any(r) else "") for k, r in seen.items()]
+
+
+def problem_lines(problems, skipped):
+    lines = []
+    if problems:
+        lines += ["### Programs that failed", ""] + [f"- `{p}`" for p in problems] + [""]
+    if skipped:
+        lines += ["### Programs that skipped", ""] + skipped_lines(skipped) + [""]
+    return lines
+
+
+def report_lines(summary, meta, tg, quick, problems, skipped, skip=""):
+    """The whole report but the cases in skip (and their programs' lines)."""
+    lines = meta_lines(meta) + all_tables(summary, skip)
+    lines += ["### Targets (PERFORMANCE.md)", ""] + targets_table(tg, quick) + [""]
+    return lines + problem_lines([p for p in problems if job_case(p) not in skip],
+                                 [p for p in skipped if job_case(p) not in skip])
+
+
+def update_doc(path, summary, meta, tg, quick, problems):
+    """Replaces the generated blocks of path: each case with markers of its
+    own (<!-- bench:X:begin --> ... <!-- bench:X:end -->) gets its section
+    there, the rest goes between <!-- bench:begin --> and <!-- bench:end -->;
+    a block for which the log has no result is left as it was."""
     with open(path, encoding="utf-8") as f:
         doc = f.read()
-    pat = re.compile(r"(<!-- bench:begin -->\n).*?(<!-- bench:end -->)", re.S)
-    if not pat.search(doc):
-        sys.exit(f"report.py: {path} has no <!-- bench:begin/end --> markers")
+    measured = {s["case"] for s in summary}
+    own = set(re.findall(r"<!-- bench:([A-Z]):begin -->\n", doc))
+    replaced = []
+    for case in sorted(own):
+        if case not in measured:
+            continue
+        pat = re.compile(r"(<!-- bench:%s:begin -->\n).*?(<!-- bench:%s:end -->)" % (case, case),
+                         re.S)
+        if not pat.search(doc):
+            sys.exit(f"report.py: {path} has <!-- bench:{case}:begin --> but no "
+                     f"<!-- bench:{case}:end --> after it")
+        text = "\n".join(meta_lines(meta) + case_section(summary, case) + problem_lines(
+            [p for p in problems if job_case(p) == case],
+            [p for p in SKIPPED if job_case(p) == case]))
+        doc = pat.sub(lambda m, text=text: m.group(1) + text + m.group(2), doc)
+        replaced.append(case)
+    if measured - own:
+        pat = re.compile(r"(<!-- bench:begin -->\n).*?(<!-- bench:end -->)", re.S)
+        if not pat.search(doc):
+            sys.exit(f"report.py: {path} has no <!-- bench:begin/end --> markers")
+        text = "\n".join(report_lines(summary, meta, tg, quick, problems, SKIPPED,
+                                      skip="".join(own)))
+        doc = pat.sub(lambda m: m.group(1) + text + m.group(2), doc)
+        replaced.append("the main block")
+    if not replaced:
+        sys.exit(f"report.py: no results for any block of {path}")
     with open(path, "w", encoding="utf-8") as f:
-        f.write(pat.sub(lambda m: m.group(1) + text + m.group(2), doc))
+        f.write(doc)
 
 
 def main():
@@ -446,13 +603,7 @@ def main():
     meta = metadata(rounds, a.quick, loads)
     tg = targets(summary)
 
-    lines = meta_lines(meta) + all_tables(summary)
-    lines += ["### Targets (PERFORMANCE.md)", ""] + targets_table(tg, a.quick) + [""]
-    if problems:
-        lines += ["### Programs that failed", ""] + [f"- `{p}`" for p in problems] + [""]
-    if SKIPPED:
-        lines += ["### Programs that skipped", ""] + [f"- `{p}`" for p in SKIPPED] + [""]
-    text = "\n".join(lines)
+    text = "\n".join(report_lines(summary, meta, tg, a.quick, problems, SKIPPED))
     print(text)
 
     if a.json:
@@ -466,7 +617,7 @@ def main():
         with open(a.md, "w", encoding="utf-8") as f:
             f.write(text)
     if a.update_doc:
-        update_doc(a.update_doc, text)
+        update_doc(a.update_doc, summary, meta, tg, a.quick, problems)
     if problems or not results:
         print(f"report.py: {len(problems)} program(s) failed or missing"
               if problems else "report.py: no results", file=sys.stderr)
