@@ -993,14 +993,15 @@ RELAY_API int relay_pool_create(const relay_pool_config *cfg, relay_pool **out);
 
 /* The process's default pool, "relay-pool", one thread per CPU online,
  * created on first use. relay_main_shutdown (and relay_main_run) shut it
- * down with the other pools, then open it again for later use. Any
- * thread. NULL only on -ENOMEM. */
+ * down with the other pools (one after the other, each within the
+ * timeout it was given), then open it again for later use. Any thread.
+ * NULL only on -ENOMEM. */
 RELAY_API relay_pool *relay_pool_default(void);
 
 /* Wait until no task is queued or running, at most timeout_ms (negative:
  * no limit). New tasks may still be submitted meanwhile. Refused with
- * RELAY_EDEADLOCK from a thread of this pool. Returns 0 or -ETIMEDOUT.
- * Any other thread. */
+ * RELAY_EDEADLOCK from a thread of this pool. Returns 0, -ETIMEDOUT,
+ * -EINVAL (NULL). Any other thread. */
 RELAY_API int relay_pool_wait_for_done(relay_pool *p, int timeout_ms);
 
 /* End the pool's work within timeout_ms (negative: no limit): new
@@ -1067,11 +1068,12 @@ typedef relay__none relay_none;
 
 /* Submit a task: run(task, data) on a thread of the pool (NULL: the
  * default pool), higher priority first, FIFO among equals (Qt's order).
- * ops must stay valid until the task has ended (a static const, as
- * RELAY_TASK_DEFINE makes, like a relay_class).
+ * ops must stay valid until the task is freed - after its end and after
+ * relay_task_release: make it a static const, as RELAY_TASK_DEFINE does,
+ * like a relay_class. Data must be a complete type.
  * context (may be NULL when the kind has neither progress nor finished:
- * free_data then runs in the pool thread after run) receives the reports
- * in its thread. *out (out may be NULL: nothing to wait for or cancel)
+ * free_data then runs in the pool thread after run, or in the thread that
+ * cancels the task before it ran) receives the reports in its thread. *out (out may be NULL: nothing to wait for or cancel)
  * receives a handle, released with relay_task_release. Any thread.
  * Returns 0, -EINVAL (no run; a context-less task with callbacks),
  * -ENOMEM, -ESHUTDOWN (the pool is shut down), -EAGAIN (no thread could
@@ -1114,7 +1116,8 @@ RELAY_API relay_task *relay_task_current(void);
  * relay_task_cancelled) and its blocking call, if it is in one, released
  * with -ECANCELED; it will finish with -ECANCELED whatever run returns,
  * its result discarded. Returns 0 when the task's status is (or will be)
- * -ECANCELED, -EALREADY when run had already returned. Any thread. */
+ * -ECANCELED (also when run had returned -ECANCELED itself), -EALREADY
+ * when run had already returned anything else. Any thread. */
 RELAY_API int relay_task_cancel(relay_task *task);
 
 /* Wait until run has returned or will never run (the finished report may

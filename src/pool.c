@@ -27,6 +27,7 @@
 /* ---- the registry: every pool, for relay_main_shutdown ---- */
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t registry_cond = PTHREAD_COND_INITIALIZER;   /* a pool is not busy */
 static relay_pool *registry;
 static relay_pool *_Atomic default_pool;
 
@@ -124,7 +125,6 @@ relay_pool *relay_pool_default(void)
 	relay_pool_config cfg = { .name = "relay-pool" };
 	if (relay_pool_create(&cfg, &p) < 0)
 		return NULL;
-	p->is_default = true;
 	relay_pool *expected = NULL;
 	if (!atomic_compare_exchange_strong(&default_pool, &expected, p)) {
 		relay_pool_destroy(p);   /* another thread made it first */
@@ -463,6 +463,8 @@ int relay__pool_enqueue(relay_pool *p, struct relay_task *t)
 	if (orphaned) {
 		relay__pool_unqueue_locked(p, t);
 		p->submitted--;
+		if (p->waiters)   /* a wait_for_done that saw it queued */
+			pthread_cond_broadcast(&p->cond);
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (!orphaned)
@@ -502,8 +504,10 @@ void relay__pool_collect_blocked_locked(relay_pool *p, struct relay_task *t,
 {
 	for (struct relay__worker *w = p->workers; w && *n < cap; w = w->next)
 		if (w->blocked && (!t || w->task == t)) {
+			/* released once: the worker's leave finds it gone */
 			atomic_fetch_add(&w->blocked->refs, 1);
 			list[(*n)++] = w->blocked;
+			w->blocked = NULL;
 		}
 }
 
@@ -575,11 +579,11 @@ static void cancel_everything(relay_pool *p)
 			}
 			n++;
 		}
-		bool more = p->head != NULL;
 		for (struct relay__worker *w = p->workers; w; w = w->next)
 			if (w->task)
 				atomic_store_explicit(&w->task->cancel, true, memory_order_relaxed);
 		relay__pool_collect_blocked_locked(p, NULL, blocked, &nb, SHUTDOWN_BATCH);
+		bool more = p->head != NULL || nb == SHUTDOWN_BATCH;
 		struct relay__tdata *wake[SHUTDOWN_BATCH];
 		size_t nw = 0;
 		while (nw < SHUTDOWN_BATCH) {
@@ -602,15 +606,31 @@ static void cancel_everything(relay_pool *p)
 	}
 }
 
+#define STRAGGLERS_NAMED 16
+
+/* The names are copied under the lock and reported after it: the
+ * diagnostic handler is user code. */
 static void name_stragglers(relay_pool *p, int timeout_ms)
 {
+	char names[STRAGGLERS_NAMED][16];
+	int n = 0, more = 0;
 	pthread_mutex_lock(&p->lock);
-	for (struct relay__worker *w = p->workers; w; w = w->next)
-		if (w->task)
-			relay__diag(-ETIMEDOUT, "relay_pool_shutdown: thread '%s' of pool '%s' still "
-				    "runs a task after %d ms; its run must poll relay_task_cancelled "
-				    "and return", w->name, p->name, timeout_ms);
+	for (struct relay__worker *w = p->workers; w; w = w->next) {
+		if (!w->task && !w->blocked)
+			continue;
+		if (n < STRAGGLERS_NAMED)
+			memcpy(names[n++], w->name, sizeof names[0]);
+		else
+			more++;
+	}
 	pthread_mutex_unlock(&p->lock);
+	for (int i = 0; i < n; i++)
+		relay__diag(-ETIMEDOUT, "relay_pool_shutdown: thread '%s' of pool '%s' still runs "
+			    "a task after %d ms; its run must poll relay_task_cancelled and return",
+			    names[i], p->name, timeout_ms);
+	if (more)
+		relay__diag(-ETIMEDOUT, "relay_pool_shutdown: and %d more threads of pool '%s'",
+			    more, p->name);
 }
 
 int relay_pool_shutdown(relay_pool *p, int timeout_ms)
@@ -652,13 +672,15 @@ int relay_pool_destroy(relay_pool *p)
 {
 	if (!p)
 		return -EINVAL;
-	if (p->is_default && atomic_load(&default_pool) == p)
+	if (atomic_load(&default_pool) == p)
 		return relay__diag(-EINVAL, "relay_pool_destroy: the default pool is the "
 				   "process's; shut it down with relay_pool_shutdown");
 	int rc = relay_pool_shutdown(p, -1);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&registry_lock);
+	while (p->busy)   /* relay_main_shutdown is shutting it down */
+		pthread_cond_wait(&registry_cond, &registry_lock);
 	registry_remove_locked(p);
 	pthread_mutex_unlock(&registry_lock);
 	pthread_cond_destroy(&p->cond);
@@ -667,21 +689,35 @@ int relay_pool_destroy(relay_pool *p)
 	return 0;
 }
 
+/* One pool at a time, each marked busy (under the registry lock) while it
+ * is shut down without that lock: user code (free_data, diagnostics) runs
+ * in a shutdown and may create or destroy pools; a destroy waits until
+ * its pool is not busy. */
 void relay__pools_shutdown(int timeout_ms)
 {
-	/* The registry lock is held throughout: a pool cannot be destroyed
-	 * meanwhile (its destroy waits), and a pool's tasks never take it. */
+	static unsigned rounds;
 	pthread_mutex_lock(&registry_lock);
-	for (relay_pool *p = registry; p; p = p->next_pool) {
-		if (relay__tls.worker && relay__tls.worker->pool == p)
-			continue;
+	unsigned round = ++rounds;
+	for (;;) {
+		relay_pool *p = registry;
+		while (p && (p->shutdown_round == round ||
+			     (relay__tls.worker && relay__tls.worker->pool == p)))
+			p = p->next_pool;
+		if (!p)
+			break;
+		p->shutdown_round = round;
+		p->busy++;
+		pthread_mutex_unlock(&registry_lock);
 		relay_pool_shutdown(p, timeout_ms);
-		if (p->is_default) {   /* the process's: usable again */
+		if (atomic_load(&default_pool) == p) {   /* the process's: usable again */
 			pthread_mutex_lock(&p->lock);
 			p->shut = false;
 			p->stopping = false;
 			pthread_mutex_unlock(&p->lock);
 		}
+		pthread_mutex_lock(&registry_lock);
+		p->busy--;
+		pthread_cond_broadcast(&registry_cond);
 	}
 	pthread_mutex_unlock(&registry_lock);
 }

@@ -103,7 +103,6 @@ struct relay_pool {
 	char name[32];
 	int max_threads, expiry_ms;
 	size_t stack_size;
-	bool is_default;
 	/* lock: */
 	bool shut;                        /* submissions refused */
 	bool stopping;                    /* threads end instead of idling */
@@ -111,7 +110,9 @@ struct relay_pool {
 	struct relay__worker *workers, *idle, *dead;
 	int threads, idle_n, peak, spawned, waiters;
 	uint64_t queued, running, submitted, completed, cancelled;
-	struct relay_pool *next_pool;     /* the registry (pool.c) */
+	struct relay_pool *next_pool;     /* the registry (pool.c); registry lock: */
+	unsigned shutdown_round;          /* relay_main_shutdown's that did it */
+	int busy;                         /* being shut down by it */
 };
 
 /* ---- pool.c ---- */

@@ -334,6 +334,10 @@ void relay__task_deliver(struct relay__tdata *self, struct relay__event *ev)
 	relay_object *obj = relay__anchor_obj(ev->anchor);
 	deliver_latest(t, obj);   /* the last value comes before the end */
 	atomic_store(&t->ended, true);
+	/* The progress callback may have destroyed the context (P2). */
+	obj = relay__anchor_obj(ev->anchor);
+	if (!obj)
+		return;
 	switch (t->kind) {
 	case RELAY__TASK_KIND_TASK:
 		if (t->ops->finished)

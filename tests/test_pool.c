@@ -1140,6 +1140,76 @@ static void test_P2_context_destroyed_while_tasks_run(void **state)
 	free(j);
 }
 
+/* User code in a shutdown (a diagnostic handler, free_data) may use pools:
+ * no pool or registry lock is held around it (review). */
+static relay_pool *g_diag_pool;
+static atomic_long g_diag_calls;
+static void pool_touching_diag(int code, const char *line, void *user)
+{
+	(void)code, (void)line, (void)user;
+	relay_pool_stats st;
+	relay_pool_stats_get(g_diag_pool, &st);   /* would hang under the pool lock */
+	atomic_fetch_add(&g_diag_calls, 1);
+}
+
+static void test_P10_diag_handler_may_use_the_pool_during_shutdown(void **state)
+{
+	(void)state;
+	g_diag_pool = pool_new("diag", 1, 0);
+	atomic_store(&straggle_gate, 0);
+	relay_task_ops ops = { .run = straggler_run };
+	assert_int_equal(relay_pool_submit(g_diag_pool, &ops, NULL, NULL, 0, NULL), 0);
+	relay_pool_stats st;
+	int64_t end = support_now_ms() + SUPPORT_TIMEOUT_MS;
+	do {
+		relay_pool_stats_get(g_diag_pool, &st);
+	} while (st.running == 0 && support_now_ms() < end);
+	relay_set_diag_handler(pool_touching_diag, NULL);
+	assert_int_equal(relay_pool_shutdown(g_diag_pool, 10), -ETIMEDOUT);
+	relay_set_diag_handler(NULL, NULL);
+	assert_true(atomic_load(&g_diag_calls) >= 1);
+	atomic_store(&straggle_gate, 1);
+	assert_int_equal(relay_pool_destroy(g_diag_pool), 0);
+}
+
+static atomic_int made_in_free;
+static int until_cancelled(relay_task *task, void *data)
+{
+	(void)data;
+	int64_t end = support_now_ms() + SUPPORT_TIMEOUT_MS;
+	while (!relay_task_cancelled(task) && support_now_ms() < end)
+		support_sleep_ms(1);
+	return 0;
+}
+static void free_makes_a_pool(void *data)
+{
+	(void)data;
+	relay_pool *q = NULL;
+	if (relay_pool_create(NULL, &q) == 0 && relay_pool_destroy(q) == 0)
+		atomic_fetch_add(&made_in_free, 1);
+}
+
+static void test_P10_free_data_may_create_pools_during_main_shutdown(void **state)
+{
+	(void)state;
+	relay_pool *p = pool_new("mainsd", 1, 0);
+	relay_task_ops busy = { .run = until_cancelled };
+	relay_task_ops queued = { .run = until_cancelled, .free_data = free_makes_a_pool };
+	assert_int_equal(relay_pool_submit(p, &busy, NULL, NULL, 0, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(relay_pool_submit(p, &queued, NULL, NULL, 0, NULL), 0);
+	assert_int_equal(relay_main_shutdown(SUPPORT_TIMEOUT_MS), 0);   /* cancels them */
+	assert_int_equal(atomic_load(&made_in_free), 3);
+	assert_int_equal(relay_pool_destroy(p), 0);
+	/* the default pool works again after it */
+	tctx *c = tctx_new();
+	rdata d = { .x = 3 };
+	assert_int_equal(relay_run(NULL, c, square, &d, got_square, NULL, NULL), 0);
+	assert_true(run_until_finished(c, 1));
+	assert_int_equal(atomic_load(&c->status), 9);
+	relay_object_destroy(c);
+}
+
 int main(int argc, char **argv)
 {
 	support_set_args(argc, argv);
@@ -1185,6 +1255,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_P10_shutdown_names_a_task_that_does_not_stop,
 					  check_worker_errors),
 		cmocka_unit_test_teardown(test_P10_shutdown_while_tasks_block_invoke_into_main,
+					  check_worker_errors),
+		cmocka_unit_test_teardown(test_P10_diag_handler_may_use_the_pool_during_shutdown,
+					  check_worker_errors),
+		cmocka_unit_test_teardown(test_P10_free_data_may_create_pools_during_main_shutdown,
 					  check_worker_errors),
 		cmocka_unit_test_teardown(test_P11_run_delivers_the_value_in_the_context_thread,
 					  check_worker_errors),
