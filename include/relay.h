@@ -1,10 +1,12 @@
 /*
  * relay.h - the Qt worker model for C: objects that belong to a thread,
  * signals and slots that cross threads through per-thread event loops,
- * threads with their own loop, timers, move-to-thread and delete-later.
+ * threads with their own loop, timers, move-to-thread and delete-later,
+ * and pools whose tasks report back to your thread.
  *
  * This is the only public header and the user's manual. Read it top to
- * bottom: errors, objects, signals, threads and loops, timers, invoke.
+ * bottom: errors, objects, signals, threads and loops, fd watchers,
+ * embedding in another loop, timers, invoke, pools and tasks.
  *
  * Conventions that hold for every function unless its comment says
  * otherwise:
