@@ -89,6 +89,9 @@ static int pool_init(relay_pool *p, const relay_pool_config *cfg)
 	if (rc != 0)
 		return -ENOMEM;
 	pthread_mutex_init(&p->lock, NULL);
+	relay__link_init(&p->queue);
+	relay__link_init(&p->workers);
+	relay__link_init(&p->idle);
 	snprintf(p->name, sizeof p->name, "%s", cfg && cfg->name ? cfg->name : "pool");
 	p->max_threads = cfg && cfg->max_threads > 0 ? cfg->max_threads : online_cpus();
 	p->expiry_ms = !cfg || cfg->expiry_ms == 0 ? 30000 : cfg->expiry_ms;
@@ -138,42 +141,24 @@ relay_pool *relay_pool_default(void)
 static void queue_insert_locked(relay_pool *p, struct relay__job *j)
 {
 	/* Usually all tasks have one priority: the tail is the place. */
-	struct relay__job *after = p->tail;
-	while (after && after->prio < j->prio)
+	struct relay__link *after = p->queue.prev;
+	while (after != &p->queue &&
+	       RELAY__CONTAINER(after, struct relay__job, link)->prio < j->prio)
 		after = after->prev;
-	j->prev = after;
-	j->next = after ? after->next : p->head;
-	if (j->next)
-		j->next->prev = j;
-	else
-		p->tail = j;
-	if (after)
-		after->next = j;
-	else
-		p->head = j;
-	j->queued = true;
+	relay__link_after(after, &j->link);
 	p->queued++;
 }
 
 static void queue_unlink_locked(relay_pool *p, struct relay__job *j)
 {
-	if (j->prev)
-		j->prev->next = j->next;
-	else
-		p->head = j->next;
-	if (j->next)
-		j->next->prev = j->prev;
-	else
-		p->tail = j->prev;
-	j->prev = j->next = NULL;
-	j->queued = false;
+	relay__link_remove(&j->link);
 	p->queued--;
 }
 
 void relay__pool_unqueue_locked(relay_pool *p, struct relay_task *t)
 {
 	for (unsigned i = 0; i < t->njobs; i++)
-		if (t->jobs[i].queued) {
+		if (relay__link_linked(&t->jobs[i].link)) {
 			queue_unlink_locked(p, &t->jobs[i]);
 			t->jobs_left--;
 		}
@@ -181,9 +166,9 @@ void relay__pool_unqueue_locked(relay_pool *p, struct relay_task *t)
 
 static struct relay__job *queue_pop_locked(relay_pool *p)
 {
-	struct relay__job *j = p->head;
-	if (!j)
+	if (p->queue.next == &p->queue)
 		return NULL;
+	struct relay__job *j = RELAY__CONTAINER(p->queue.next, struct relay__job, link);
 	queue_unlink_locked(p, j);
 	struct relay_task *t = j->task;
 	t->jobs_running++;
@@ -197,25 +182,13 @@ static struct relay__job *queue_pop_locked(relay_pool *p)
 
 static void idle_push_locked(relay_pool *p, struct relay__worker *w)
 {
-	w->idle = true;
-	w->idle_prev = NULL;
-	w->idle_next = p->idle;
-	if (p->idle)
-		p->idle->idle_prev = w;
-	p->idle = w;
+	relay__link_after(&p->idle, &w->idle);
 	p->idle_n++;
 }
 
 static void idle_remove_locked(relay_pool *p, struct relay__worker *w)
 {
-	if (w->idle_prev)
-		w->idle_prev->idle_next = w->idle_next;
-	else
-		p->idle = w->idle_next;
-	if (w->idle_next)
-		w->idle_next->idle_prev = w->idle_prev;
-	w->idle = false;
-	w->idle_prev = w->idle_next = NULL;
+	relay__link_remove(&w->idle);
 	p->idle_n--;
 }
 
@@ -227,8 +200,10 @@ static void idle_remove_locked(relay_pool *p, struct relay__worker *w)
  * nudge. */
 static struct relay__tdata *idle_take_locked(relay_pool *p)
 {
-	struct relay__worker *w = p->idle;
-	if (!w || !w->td)
+	if (p->idle.next == &p->idle)
+		return NULL;
+	struct relay__worker *w = RELAY__CONTAINER(p->idle.next, struct relay__worker, idle);
+	if (!w->td)
 		return NULL;
 	idle_remove_locked(p, w);
 	relay__tdata_ref(w->td);
@@ -243,25 +218,6 @@ static void nudge_put(struct relay__tdata *td)
 
 /* ---- the threads ---- */
 
-static void workers_link_locked(relay_pool *p, struct relay__worker *w)
-{
-	w->prev = NULL;
-	w->next = p->workers;
-	if (p->workers)
-		p->workers->prev = w;
-	p->workers = w;
-}
-
-static void workers_unlink_locked(relay_pool *p, struct relay__worker *w)
-{
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		p->workers = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-}
-
 /* Joins the threads that ended (outside the lock: a join waits for the
  * thread's relay record to be released, which runs relay code). */
 static void join_dead(relay_pool *p)
@@ -272,7 +228,7 @@ static void join_dead(relay_pool *p)
 	pthread_mutex_unlock(&p->lock);
 	while (dead) {
 		struct relay__worker *w = dead;
-		dead = w->next;
+		dead = w->dead_next;
 		pthread_join(w->pthread, NULL);
 		relay__free(w);
 	}
@@ -369,12 +325,12 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_lock(&p->lock);
 		w->td = self;
-		if (w->idle)
+		if (relay__link_linked(&w->idle))
 			idle_remove_locked(p, w);   /* nobody took it */
 	}
-	workers_unlink_locked(p, w);
+	relay__link_remove(&w->all);
 	p->threads--;
-	w->next = p->dead;
+	w->dead_next = p->dead;
 	p->dead = w;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
@@ -397,7 +353,7 @@ static int start_thread(relay_pool *p, int index)
 		if (p->stack_size)
 			pthread_attr_setstacksize(&attr, p->stack_size);
 		pthread_mutex_lock(&p->lock);
-		workers_link_locked(p, w);
+		relay__link_after(&p->workers, &w->all);
 		pthread_mutex_unlock(&p->lock);
 		rc = pthread_create(&w->pthread, &attr, worker_main, w) == 0 ? 0 : -EAGAIN;
 		pthread_attr_destroy(&attr);
@@ -406,7 +362,7 @@ static int start_thread(relay_pool *p, int index)
 		return 0;
 	pthread_mutex_lock(&p->lock);
 	if (w)
-		workers_unlink_locked(p, w);
+		relay__link_remove(&w->all);
 	p->threads--;
 	pthread_mutex_unlock(&p->lock);
 	relay__free(w);
@@ -502,13 +458,16 @@ void relay__pool_block_leave(void)
 void relay__pool_collect_blocked_locked(relay_pool *p, struct relay_task *t,
 					struct relay__completion **list, size_t *n, size_t cap)
 {
-	for (struct relay__worker *w = p->workers; w && *n < cap; w = w->next)
+	for (struct relay__link *l = p->workers.next; l != &p->workers && *n < cap;
+	     l = l->next) {
+		struct relay__worker *w = RELAY__CONTAINER(l, struct relay__worker, all);
 		if (w->blocked && (!t || w->task == t)) {
 			/* released once: the worker's leave finds it gone */
 			atomic_fetch_add(&w->blocked->refs, 1);
 			list[(*n)++] = w->blocked;
 			w->blocked = NULL;
 		}
+	}
 }
 
 void relay__pool_release_blocked(struct relay__completion **list, size_t n)
@@ -568,8 +527,9 @@ static void cancel_everything(relay_pool *p)
 		size_t nb = 0;
 		unsigned n = 0;
 		pthread_mutex_lock(&p->lock);
-		while (p->head && n < SHUTDOWN_BATCH) {
-			struct relay_task *t = p->head->task;
+		while (p->queue.next != &p->queue && n < SHUTDOWN_BATCH) {
+			struct relay_task *t =
+				RELAY__CONTAINER(p->queue.next, struct relay__job, link)->task;
 			atomic_store_explicit(&t->cancel, true, memory_order_relaxed);
 			relay__pool_unqueue_locked(p, t);
 			if (t->jobs_left == 0) {
@@ -579,11 +539,13 @@ static void cancel_everything(relay_pool *p)
 			}
 			n++;
 		}
-		for (struct relay__worker *w = p->workers; w; w = w->next)
+		for (struct relay__link *l = p->workers.next; l != &p->workers; l = l->next) {
+			struct relay__worker *w = RELAY__CONTAINER(l, struct relay__worker, all);
 			if (w->task)
 				atomic_store_explicit(&w->task->cancel, true, memory_order_relaxed);
+		}
 		relay__pool_collect_blocked_locked(p, NULL, blocked, &nb, SHUTDOWN_BATCH);
-		bool more = p->head != NULL || nb == SHUTDOWN_BATCH;
+		bool more = p->queue.next != &p->queue || nb == SHUTDOWN_BATCH;
 		struct relay__tdata *wake[SHUTDOWN_BATCH];
 		size_t nw = 0;
 		while (nw < SHUTDOWN_BATCH) {
@@ -615,7 +577,8 @@ static void name_stragglers(relay_pool *p, int timeout_ms)
 	char names[STRAGGLERS_NAMED][16];
 	int n = 0, more = 0;
 	pthread_mutex_lock(&p->lock);
-	for (struct relay__worker *w = p->workers; w; w = w->next) {
+	for (struct relay__link *l = p->workers.next; l != &p->workers; l = l->next) {
+		struct relay__worker *w = RELAY__CONTAINER(l, struct relay__worker, all);
 		if (!w->task && !w->blocked)
 			continue;
 		if (n < STRAGGLERS_NAMED)

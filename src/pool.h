@@ -29,20 +29,48 @@
  * submit wakes at most this many idle threads. */
 #define RELAY__POOL_WAKE_MAX 64
 
+/* An intrusive, circular, doubly linked list around a sentinel (no NULL
+ * cases) for the pool's queue, idle threads and threads; a node that is in
+ * no list has next NULL (zeroed memory is "not linked"). */
+struct relay__link {
+	struct relay__link *prev, *next;
+};
+static inline void relay__link_init(struct relay__link *head)
+{
+	head->prev = head->next = head;
+}
+static inline bool relay__link_linked(const struct relay__link *n)
+{
+	return n->next != NULL;
+}
+static inline void relay__link_after(struct relay__link *at, struct relay__link *n)
+{
+	n->prev = at;
+	n->next = at->next;
+	at->next->prev = n;
+	at->next = n;
+}
+static inline void relay__link_remove(struct relay__link *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = NULL;
+}
+#define RELAY__CONTAINER(ptr, T, member) ((T *)(void *)((char *)(ptr) - offsetof(T, member)))
+
 /* One unit of work in a pool's queue: a task has one, a map several. */
 struct relay__job {
-	struct relay__job *prev, *next;   /* the queue, by priority then age; lock */
+	struct relay__link link;          /* the queue, by priority then age; lock */
 	struct relay_task *task;
 	int prio;
-	bool queued;                      /* lock */
 };
 
 struct relay__worker {
 	relay_pool *pool;
 	struct relay__tdata *td;          /* its thread's record (lock) */
-	struct relay__worker *prev, *next;            /* the pool's live workers; lock */
-	struct relay__worker *idle_prev, *idle_next;  /* waiting for a task; lock */
-	bool idle;                        /* lock */
+	struct relay__link all;           /* the pool's live workers; lock */
+	struct relay__link idle;          /* linked while waiting for a task; lock */
+	struct relay__worker *dead_next;  /* ended, to be joined; lock */
 	struct relay_task *task;          /* running now; lock */
 	struct relay__completion *blocked;   /* its blocking call; lock */
 	pthread_t pthread;
@@ -106,8 +134,10 @@ struct relay_pool {
 	/* lock: */
 	bool shut;                        /* submissions refused */
 	bool stopping;                    /* threads end instead of idling */
-	struct relay__job *head, *tail;
-	struct relay__worker *workers, *idle, *dead;
+	struct relay__link queue;         /* relay__job.link */
+	struct relay__link workers;       /* relay__worker.all */
+	struct relay__link idle;          /* relay__worker.idle, the latest first */
+	struct relay__worker *dead;
 	int threads, idle_n, peak, spawned, waiters;
 	uint64_t queued, running, submitted, completed, cancelled;
 	struct relay_pool *next_pool;     /* the registry (pool.c); registry lock: */
